@@ -1,0 +1,183 @@
+"""What every discovery module gets (ScanContext) and the two shapes a module takes.
+
+* A BroadcastModule runs once per scan (WS-Discovery, mDNS, SSDP, SADP, Dahua, ARP ...): it
+  sends its inquiry out of the scan interface, listens for `settings.listen_window` seconds and
+  emits evidence for every answer.
+* A HostModule runs once per live host (ports, http, rtsp, onvif ...). The scan engine calls
+  `probe(ctx, ip, open_ports)` after the `ports` module has swept the host; a module whose
+  `ports` do not intersect the open ports is skipped for that host.
+
+Modules never raise for what a device sends: a parse failure is a warning (ctx.warn), never an
+exception out of run/probe. Every socket operation is bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from camscan.model import Evidence
+
+# Camera-typical TCP ports (../shared/facts/fingerprints.md, ports cheat-sheet).
+DEFAULT_PORTS: tuple[int, ...] = (
+    80, 81, 88, 443, 554, 7001, 8000, 8001, 8080, 8081, 8443, 8554, 8899, 9000,
+    34567, 37777, 5000,
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """ONVIF credentials the user gave in a file. Never logged, never written out."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, password=***)"
+
+
+@dataclass(slots=True)
+class ScanSettings:
+    listen_window: float = 2.0  # multicast modules listen this long for answers (s)
+    connect_timeout: float = 1.0  # one TCP connect (s)
+    io_timeout: float = 3.0  # one request/response exchange (s)
+    host_budget: float = 15.0  # all host modules on one host together (s)
+    module_budget: float = 30.0  # one broadcast module, listen window included (s)
+    concurrency: int = 512  # simultaneous connections / in-flight probes
+    rate: float = 5000.0  # new connections or packets per second
+    ports: tuple[int, ...] = DEFAULT_PORTS
+    max_body: int = 256 * 1024  # bytes read of any one HTTP/RTSP/UPnP answer
+    max_datagrams: int = 4096  # answers one broadcast module keeps, at most
+
+
+class RateLimiter:
+    """Token bucket plus a semaphore: at most `concurrency` at once, `rate` starts per second."""
+
+    def __init__(self, concurrency: int, rate: float) -> None:
+        self._sem = asyncio.Semaphore(max(1, concurrency))
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def _pace(self) -> None:
+        if not self._interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            wait = self._next - now
+            self._next = max(now, self._next) + self._interval
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self._sem:
+            await self._pace()
+            yield
+
+
+class ScanContext:
+    """Shared state of one scan, handed to every module."""
+
+    def __init__(
+        self,
+        *,
+        targets: list[ipaddress.IPv4Network],
+        interface: str | None,
+        local_ip: str | None,
+        settings: ScanSettings | None = None,
+        credentials: Credentials | None = None,
+        attached: list[ipaddress.IPv4Network] | None = None,
+        in_scope: Callable[[str], bool] | None = None,
+        on_evidence: Callable[[Evidence], None] | None = None,
+        on_host: Callable[[str], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> None:
+        self.targets = targets
+        self.interface = interface
+        self.local_ip = local_ip
+        self.settings = settings or ScanSettings()
+        self.credentials = credentials
+        self.attached = attached if attached is not None else list(targets)
+        self.limiter = RateLimiter(self.settings.concurrency, self.settings.rate)
+        self._in_scope = in_scope or (lambda ip: any(_contains(n, ip) for n in targets))
+        self._on_evidence = on_evidence
+        self._on_host = on_host
+        self._on_warning = on_warning
+        self.evidence: list[Evidence] = []
+        self.warnings: list[str] = []
+        self._hints: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        self._warned: set[str] = set()
+
+    # -- scope ---------------------------------------------------------------
+    def in_scope(self, ip: str) -> bool:
+        """True when ip may be probed (targets, minus exclusions, within the scope guard)."""
+        return self._in_scope(ip)
+
+    def on_link(self, ip: str) -> bool:
+        """True when ip is on a subnet attached to the scan interface (multicast reaches it)."""
+        return any(_contains(n, ip) for n in self.attached)
+
+    # -- results -------------------------------------------------------------
+    def emit(self, ev: Evidence) -> None:
+        """Record one evidence item. Evidence about a host also marks it live."""
+        self.evidence.append(ev)
+        if self._on_evidence:
+            self._on_evidence(ev)
+        if ev.ip:
+            self.host_seen(ev.ip)
+
+    def host_seen(self, ip: str) -> None:
+        """A module learnt that ip is live: the engine feeds it to the host modules."""
+        if self._on_host:
+            self._on_host(ip)
+
+    def warn(self, module: str, message: str) -> None:
+        """A non-fatal problem; repeated identical warnings are kept once."""
+        text = f"{module}: {message}"
+        if text in self._warned or len(self._warned) > 1000:
+            return
+        self._warned.add(text)
+        self.warnings.append(text)
+        if self._on_warning:
+            self._on_warning(text)
+
+    # -- hints between modules (e.g. ONVIF XAddrs learnt by WS-Discovery) --------
+    def add_hint(self, ip: str, key: str, value: str) -> None:
+        values = self._hints[ip][key]
+        if value not in values and len(values) < 16:
+            values.append(value)
+
+    def hints(self, ip: str, key: str) -> list[str]:
+        return list(self._hints.get(ip, {}).get(key, ()))
+
+
+class BroadcastModule(ABC):
+    name: str = ""
+    needs_raw_socket: bool = False
+
+    @abstractmethod
+    async def run(self, ctx: ScanContext) -> None:
+        """Send the inquiry, listen for settings.listen_window, emit evidence."""
+
+
+class HostModule(ABC):
+    name: str = ""
+    ports: frozenset[int] | None = None  # run only if one of these is open; None: always
+
+    @abstractmethod
+    async def probe(self, ctx: ScanContext, ip: str, open_ports: set[int]) -> None:
+        """Probe one live host; emit evidence."""
+
+
+def _contains(net: ipaddress.IPv4Network, ip: str) -> bool:
+    try:
+        return ipaddress.IPv4Address(ip) in net
+    except ValueError:
+        return False
