@@ -124,6 +124,10 @@ class ScanContext:
         """True when ip is on a subnet attached to the scan interface (multicast reaches it)."""
         return any(_contains(n, ip) for n in self.attached)
 
+    def feed_hosts_to(self, on_host: Callable[[str], None]) -> None:
+        """Where host_seen() sends live hosts (the scan engine's host pipeline)."""
+        self._on_host = on_host
+
     # -- results -------------------------------------------------------------
     def emit(self, ev: Evidence) -> None:
         """Record one evidence item. Evidence about a host also marks it live."""

@@ -1,0 +1,95 @@
+"""`camscan scan`: from options to a finished device list (also used by `camscan demo`)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from camscan.credentials import load_credentials
+from camscan.discovery import registry
+from camscan.discovery.base import ScanContext, ScanSettings
+from camscan.discovery.ports import scan_ports
+from camscan.fingerprint.engine import Engine
+from camscan.model import Evidence, ScanInfo, ScanResult
+from camscan.pipeline import finish
+from camscan.scan import Progress, ScanEngine, raw_sockets_permitted
+from camscan.scope import build_scope, choose_interface, default_targets
+
+
+@dataclass(slots=True)
+class ScanOptions:
+    targets: list[str] = field(default_factory=list)
+    excludes: list[str] = field(default_factory=list)
+    interface: str | None = None
+    allow_public: bool = False
+    max_hosts: int | None = None
+    modules: list[str] | None = None
+    settings: ScanSettings = field(default_factory=ScanSettings)
+    credentials: Path | None = None
+    policy: str | None = None
+    fingerprints: list[Path] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PreparedScan:
+    """Everything checked before the first packet: a bad option fails here."""
+
+    engine: Engine
+    ctx: ScanContext
+    scan: ScanEngine
+    info: ScanInfo
+    policy: str | None
+
+
+def prepare(opts: ScanOptions, progress: Progress | None = None) -> PreparedScan:
+    engine = Engine.load(opts.fingerprints)
+    targets = list(opts.targets)
+    interface = opts.interface
+    if not targets:
+        targets, interface = default_targets(interface, opts.max_hosts)
+    scope = build_scope(
+        targets, opts.excludes, allow_public=opts.allow_public, max_hosts=opts.max_hosts
+    )
+    attachment = choose_interface(interface, scope.targets)
+    credentials = load_credentials(opts.credentials) if opts.credentials else None
+    broadcast, host = registry.select(opts.modules)
+    names = [m.name for m in broadcast] + ["ports"] + [m.name for m in host]
+    info = ScanInfo(mode="active", targets=[str(t) for t in scope.targets], modules=names, policy=[])
+    attached = [attachment.network] if attachment else []
+    ctx = ScanContext(
+        targets=list(scope.targets),
+        interface=attachment.interface if attachment else interface,
+        local_ip=attachment.address if attachment else None,
+        settings=opts.settings,
+        credentials=credentials,
+        attached=attached,
+        in_scope=scope.allows,
+    )
+    arp_live = any(m.name == "arp" for m in broadcast) and raw_sockets_permitted()
+    if any(m.name == "arp" for m in broadcast) and not arp_live:
+        ctx.warn("arp", "skipped: raw sockets need root or CAP_NET_RAW; sweeping every address")
+        broadcast = [m for m in broadcast if m.name != "arp"]
+    # With ARP on the attached segment, live hosts announce themselves; elsewhere sweep all.
+    sweep = [ip for ip in scope.addresses() if not (arp_live and ctx.on_link(ip))]
+    engine_ = ScanEngine(ctx, broadcast, host, sweep=sweep, scan_ports=scan_ports, progress=progress)
+    ctx.feed_hosts_to(engine_.host_seen)
+    return PreparedScan(engine, ctx, engine_, info, opts.policy)
+
+
+def run(prepared: PreparedScan) -> ScanResult:
+    """Run the scan. On Ctrl-C, KeyboardInterrupt propagates; the caller then turns
+    prepared.ctx.evidence into a partial result with result_of(..., partial=True)."""
+    asyncio.run(prepared.scan.run())
+    return result_of(prepared, prepared.ctx.evidence)
+
+
+def result_of(prepared: PreparedScan, evidence: list[Evidence], partial: bool = False) -> ScanResult:
+    info = prepared.info
+    info.finished_at = time.time()
+    info.partial = partial
+    info.warnings = list(prepared.ctx.warnings)
+    ctx = prepared.ctx
+    kept = [ev for ev in evidence if ev.ip is None or ctx.in_scope(ev.ip)]
+    return finish(kept, prepared.engine, info, prepared.policy)

@@ -1,0 +1,213 @@
+"""Evidence -> one Device per host.
+
+Evidence is grouped per host (by MAC where known, else IP). Each item is matched by the
+engine in the context of its host. Claims that agree combine: evidence from independent
+protocols adds up (1 - prod(1 - c), counting each protocol once), so MAC + SADP + HTTP agreeing
+is stronger than any alone. The strongest value wins field by field; losing manufacturers stay
+visible as notes and in the evidence.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from camscan.fingerprint.engine import Engine, mac_hex
+from camscan.fingerprint.rules import SURVEILLANCE_TYPES, Vendors
+from camscan.model import Claim, Device, Evidence, Service
+
+MAX_EVIDENCE_PER_DEVICE = 300
+CONFLICT_FLOOR = 0.5  # a losing manufacturer at least this strong is reported as a conflict
+SERVICE_NAMES = {
+    21: "ftp", 22: "ssh", 23: "telnet", 80: "http", 81: "http", 88: "http", 443: "https",
+    554: "rtsp", 631: "ipp", 1900: "ssdp", 3702: "ws-discovery", 5000: "http", 5001: "https",
+    5353: "mdns", 7001: "http", 8000: "hikvision-sdk", 8080: "http", 8081: "http",
+    8443: "https", 8554: "rtsp", 8899: "onvif", 9000: "reolink-baichuan", 34567: "xiongmai-dvrip",
+    37020: "hikvision-sadp", 37777: "dahua-dvrip", 37810: "dahua-discovery",
+}  # fmt: skip
+
+
+@dataclass(slots=True)
+class HostEvidence:
+    key: str
+    ip: str | None = None
+    mac: str | None = None
+    items: list[Evidence] = field(default_factory=list)
+
+
+def normalise_mac(mac: str | None) -> str | None:
+    h = mac_hex(mac or "")
+    if not h or h in ("000000000000", "FFFFFFFFFFFF"):
+        return None
+    return ":".join(h[i : i + 2] for i in range(0, 12, 2)).lower()
+
+
+def group_by_host(evidence: Iterable[Evidence]) -> list[HostEvidence]:
+    """Group evidence per host: by MAC where the host's MAC is known, else by IP."""
+    items = list(evidence)
+    macs_of_ip: dict[str, set[str]] = defaultdict(set)
+    for ev in items:
+        mac = normalise_mac(ev.mac)
+        if ev.ip and mac:
+            macs_of_ip[ev.ip].add(mac)
+    hosts: dict[str, HostEvidence] = {}
+    for ev in items:
+        mac = normalise_mac(ev.mac)
+        if mac is None and ev.ip and len(macs_of_ip.get(ev.ip, ())) == 1:
+            mac = next(iter(macs_of_ip[ev.ip]))
+        if mac is not None:
+            key = f"mac:{mac}"
+        elif ev.ip:
+            key = f"ip:{ev.ip}"
+        else:
+            continue
+        host = hosts.get(key)
+        if host is None:
+            host = hosts[key] = HostEvidence(key=key, mac=mac)
+        if ev.ip and (host.ip is None or ev.module not in ("sadp", "dahua")):
+            host.ip = ev.ip
+        host.items.append(ev)
+    return list(hosts.values())
+
+
+def _combine(claims: Iterable[tuple[Claim, str]]) -> float:
+    """Noisy-OR over protocols: each protocol counts once, with its strongest claim."""
+    best: dict[str, float] = {}
+    for claim, protocol in claims:
+        best[protocol] = max(best.get(protocol, 0.0), claim.confidence)
+    p_wrong = 1.0
+    for c in best.values():
+        p_wrong *= 1.0 - c
+    return 1.0 - p_wrong
+
+
+def _ranked(claims: Sequence[tuple[Claim, str]], attr: str) -> list[tuple[str, float]]:
+    groups: dict[str, list[tuple[Claim, str]]] = defaultdict(list)
+    canon: dict[str, str] = {}
+    for claim, protocol in claims:
+        value = getattr(claim, attr)
+        if value is None or value == "unknown":
+            continue
+        folded = str(value).casefold()
+        canon.setdefault(folded, str(value))
+        groups[folded].append((claim, protocol))
+    ranked = [(canon[k], _combine(v)) for k, v in groups.items()]
+    ranked.sort(key=lambda kv: (-kv[1], kv[0]))
+    return ranked
+
+
+def _resolve_brands(claims: list[tuple[Claim, str]], vendors: Vendors, notes: list[str]) -> None:
+    """A claim naming a brand but no maker gets the maker from the brand table."""
+    extra = []
+    for claim, protocol in claims:
+        if claim.brand is None or claim.manufacturer is not None:
+            continue
+        if claim.brand in vendors.manufacturers:
+            conf = claim.confidence
+            man = claim.brand
+        else:
+            info = vendors.brands.get(claim.brand)
+            if info is None:
+                continue
+            if info.varies_by_model or info.manufacturer is None:
+                note = f"maker of brand {claim.brand} varies by model: verify"
+                if note not in notes:
+                    notes.append(note)
+                continue
+            conf = claim.confidence * info.confidence
+            man = info.manufacturer
+        derived = Claim(
+            rule=f"{claim.rule}+brand",
+            confidence=conf,
+            manufacturer=man,
+            brand=claim.brand,
+            device_type=claim.device_type,
+            is_surveillance=claim.is_surveillance,
+            evidence=claim.evidence,
+        )
+        extra.append((derived, protocol))
+    claims.extend(extra)
+
+
+def fuse_host(host: HostEvidence, engine: Engine) -> Device:
+    pairs = [(ev.protocol, ev.value) for ev in host.items]
+    seen: set[tuple[str, str, str, int | None]] = set()
+    device = Device(ip=host.ip, mac=host.mac)
+    claims: list[tuple[Claim, str]] = []
+    ports: dict[tuple[int, str], Service] = {}
+    for ev in host.items:
+        ident = (ev.module, ev.protocol, ev.value, ev.port)
+        if ident in seen:
+            continue
+        seen.add(ident)
+        found = engine.match(ev, pairs)
+        best = max(found, key=lambda c: c.confidence).rule if found else None
+        if len(device.evidence) < MAX_EVIDENCE_PER_DEVICE:
+            device.evidence.append((ev, best))
+        claims.extend((c, ev.protocol) for c in found)
+        device.claims.extend(found)
+        _collect_service(ev, ports)
+        if ev.protocol == "dhcp_hostname" and not device.hostname:
+            device.hostname = ev.value
+    if len(seen) > MAX_EVIDENCE_PER_DEVICE:
+        device.notes.append(f"{len(seen)} evidence items; kept the first {MAX_EVIDENCE_PER_DEVICE}")
+    device.services = sorted(ports.values(), key=lambda s: (s.transport, s.port))
+    _resolve_brands(claims, engine.vendors, device.notes)
+    _decide(device, claims)
+    return device
+
+
+def _collect_service(ev: Evidence, ports: dict[tuple[int, str], Service]) -> None:
+    port, transport = ev.port, ev.transport or "tcp"
+    if ev.protocol == "open_port":
+        num, _, proto = ev.value.partition("/")
+        if not num.isdigit():
+            return
+        port, transport = int(num), proto or "tcp"
+    elif transport != "tcp":
+        return
+    if port is None or not 0 <= port <= 65535:
+        return
+    ports.setdefault((port, transport), Service(port, transport, SERVICE_NAMES.get(port)))
+
+
+def _decide(device: Device, claims: list[tuple[Claim, str]]) -> None:
+    men = _ranked(claims, "manufacturer")
+    winner = men[0][0] if men else None
+    device.manufacturer = winner
+    for other, score in men[1:]:
+        if score >= CONFLICT_FLOOR:
+            device.notes.append(f"conflicting evidence also names {other} ({score:.2f})")
+    consistent = [(c, p) for c, p in claims if c.manufacturer in (None, winner)]
+    for attr in ("brand", "model", "firmware", "serial"):
+        ranked = _ranked(consistent, attr)
+        setattr(device, attr, ranked[0][0] if ranked else None)
+    yes = _combine((c, p) for c, p in claims if c.is_surveillance is True)
+    no = _combine((c, p) for c, p in claims if c.is_surveillance is False)
+    device.is_surveillance = yes > no
+    types = _ranked(consistent, "device_type")
+    dtype = types[0][0] if types else "unknown"
+    if device.is_surveillance and dtype not in SURVEILLANCE_TYPES:
+        dtype = next((t for t, _ in types if t in SURVEILLANCE_TYPES), "unknown")
+    elif not device.is_surveillance and dtype in SURVEILLANCE_TYPES:
+        dtype = "other" if no > 0 else "unknown"
+    device.device_type = dtype
+    if winner is not None:
+        device.confidence = men[0][1]
+    else:
+        device.confidence = max(yes, no)
+
+
+def fuse(evidence: Iterable[Evidence], engine: Engine) -> list[Device]:
+    devices = [fuse_host(h, engine) for h in group_by_host(evidence)]
+    devices.sort(key=_sort_key)
+    return devices
+
+
+def _sort_key(d: Device) -> tuple[int, int, str]:
+    try:
+        return (0, int(ipaddress.ip_address(d.ip or "")), d.mac or "")
+    except ValueError:
+        return (1, 0, d.mac or d.ip or "")
