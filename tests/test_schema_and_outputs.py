@@ -1,0 +1,76 @@
+"""The device list contract: what camscan writes validates; what it reads is checked."""
+
+import json
+
+import pytest
+
+from camscan.errors import DeviceListError, UsageError
+from camscan.fingerprint.engine import Engine
+from camscan.fusion import fuse
+from camscan.model import Evidence, ScanInfo, ScanResult
+from camscan.output import atomic_write, check_writable, csv_text, load_device_list
+from camscan.schema import schema_errors, validate_device_list
+
+
+def sample_doc():
+    evidence = [
+        Evidence("http", "http_server", "App-webs/", ip="198.18.0.20", port=80),
+        Evidence("arp", "mac", "28:57:be:00:00:01", ip="198.18.0.20", mac="28:57:be:00:00:01"),
+        Evidence("http", "html_title", "=HYPERLINK(\"x\")", ip="198.18.0.21", port=80),
+    ]
+    devices = fuse(evidence, Engine.load())
+    return ScanResult(ScanInfo("active", ["198.18.0.0/24"], ["http"], []), devices).to_json()
+
+
+def test_scan_result_json_is_schema_valid():
+    doc = sample_doc()
+    assert schema_errors(doc) == []
+    assert doc["summary"]["total"] == 2
+    assert doc["summary"]["by_manufacturer"] == {"Hikvision": 1}
+
+
+@pytest.mark.parametrize(
+    ("doc", "needle"),
+    [
+        ([], "not a camscan device list"),
+        ({"schema": "camscan/device-list", "schema_version": 2}, "schema version 2"),
+        ({"schema": "camscan/device-list", "schema_version": 1}, "invalid device list"),
+    ],
+)
+def test_bad_device_lists_get_one_line_errors(doc, needle):
+    with pytest.raises(DeviceListError) as exc:
+        validate_device_list(doc, "x.json")
+    assert needle in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_load_device_list_errors(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    with pytest.raises(DeviceListError, match="not JSON"):
+        load_device_list(str(bad))
+    with pytest.raises(DeviceListError, match="cannot read"):
+        load_device_list(str(tmp_path / "missing.json"))
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(sample_doc()))
+    assert load_device_list(str(good))["schema_version"] == 1
+
+
+def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "devices.json"
+    target.write_text("old")
+    atomic_write(target, "new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["devices.json"]
+
+
+def test_unwritable_output_fails_before_scanning(tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        check_writable(str(tmp_path / "nope" / "x.json"))
+    with pytest.raises(UsageError, match="is a directory"):
+        check_writable(str(tmp_path))
+
+
+def test_csv_neutralises_formulas():
+    text = csv_text(sample_doc())
+    assert "App-webs" not in text  # evidence isn't in the CSV, only the device fields
+    assert text.splitlines()[0].startswith("ip,mac,hostname,manufacturer")
