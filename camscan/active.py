@@ -55,8 +55,10 @@ def prepare(opts: ScanOptions, progress: Progress | None = None) -> PreparedScan
     attachment = choose_interface(interface, scope.targets)
     credentials = load_credentials(opts.credentials) if opts.credentials else None
     broadcast, host = registry.select(opts.modules)
-    names = [m.name for m in broadcast] + ["ports"] + [m.name for m in host]
-    info = ScanInfo(mode="active", targets=[str(t) for t in scope.targets], modules=names, policy=[])
+    names = list(dict.fromkeys([m.name for m in broadcast] + ["ports"] + [m.name for m in host]))
+    info = ScanInfo(
+        mode="active", targets=[str(t) for t in scope.targets], modules=names, policy=[]
+    )
     attached = [attachment.network] if attachment else []
     ctx = ScanContext(
         targets=list(scope.targets),
@@ -73,7 +75,9 @@ def prepare(opts: ScanOptions, progress: Progress | None = None) -> PreparedScan
         broadcast = [m for m in broadcast if m.name != "arp"]
     # With ARP on the attached segment, live hosts announce themselves; elsewhere sweep all.
     sweep = [ip for ip in scope.addresses() if not (arp_live and ctx.on_link(ip))]
-    engine_ = ScanEngine(ctx, broadcast, host, sweep=sweep, scan_ports=scan_ports, progress=progress)
+    engine_ = ScanEngine(
+        ctx, broadcast, host, sweep=sweep, scan_ports=scan_ports, progress=progress
+    )
     ctx.feed_hosts_to(engine_.host_seen)
     return PreparedScan(engine, ctx, engine_, info, opts.policy)
 
@@ -85,7 +89,9 @@ def run(prepared: PreparedScan) -> ScanResult:
     return result_of(prepared, prepared.ctx.evidence)
 
 
-def result_of(prepared: PreparedScan, evidence: list[Evidence], partial: bool = False) -> ScanResult:
+def result_of(
+    prepared: PreparedScan, evidence: list[Evidence], partial: bool = False
+) -> ScanResult:
     info = prepared.info
     info.finished_at = time.time()
     info.partial = partial

@@ -121,7 +121,9 @@ def fingerprints_test(fingerprints: FingerprintDirs = None) -> None:
 def fingerprints_list(
     fingerprints: FingerprintDirs = None,
     protocol: Annotated[str | None, typer.Option(help="Only rules of this protocol.")] = None,
-    vendor: Annotated[str | None, typer.Option(help="Only rules claiming this manufacturer.")] = None,
+    vendor: Annotated[
+        str | None, typer.Option(help="Only rules claiming this manufacturer.")
+    ] = None,
 ) -> None:
     """Show the rules, per manufacturer and protocol."""
     from rich.console import Console
@@ -131,9 +133,7 @@ def fingerprints_list(
 
     engine = Engine.load(fingerprints or [])
     table = Table("manufacturer", "brand", "protocol", "rule", "conf", "description")
-    rules = sorted(
-        engine.rules, key=lambda r: ((r.manufacturer or "~generic"), r.protocol, r.id)
-    )
+    rules = sorted(engine.rules, key=lambda r: ((r.manufacturer or "~generic"), r.protocol, r.id))
     for r in rules:
         if protocol and r.protocol != protocol:
             continue

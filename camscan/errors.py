@@ -1,13 +1,13 @@
 """camscan's exceptions. One root, so callers can catch everything camscan raises on purpose:
 
-    CamscanError
-    ├── UsageError            bad user input: a target, an option, a file path
-    ├── FingerprintError      a broken fingerprint file or rule (names file and rule id)
-    ├── DataError             a broken bundled/user data file (policy, prices, personas)
-    ├── DeviceListError       a JSON file that is not a camscan device list (or another version)
-    ├── CaptureError          a capture file that cannot be read at all
-    ├── LabError              the emulated lab cannot be built here
-    └── ParseError            a device sent bytes a parser could not read (never escapes a scan)
+CamscanError
+├── UsageError            bad user input: a target, an option, a file path
+├── FingerprintError      a broken fingerprint file or rule (names file and rule id)
+├── DataError             a broken bundled/user data file (policy, prices, personas)
+├── DeviceListError       a JSON file that is not a camscan device list (or another version)
+├── CaptureError          a capture file that cannot be read at all
+├── LabError              the emulated lab cannot be built here
+└── ParseError            a device sent bytes a parser could not read (never escapes a scan)
 """
 
 from __future__ import annotations

@@ -104,13 +104,8 @@ def _resolve_brands(claims: list[tuple[Claim, str]], vendors: Vendors, notes: li
     for claim, protocol in claims:
         if claim.brand is None or claim.manufacturer is not None:
             continue
-        if claim.brand in vendors.manufacturers:
-            conf = claim.confidence
-            man = claim.brand
-        else:
-            info = vendors.brands.get(claim.brand)
-            if info is None:
-                continue
+        info = vendors.brands.get(claim.brand)
+        if info is not None:
             if info.varies_by_model or info.manufacturer is None:
                 note = f"maker of brand {claim.brand} varies by model: verify"
                 if note not in notes:
@@ -118,6 +113,11 @@ def _resolve_brands(claims: list[tuple[Claim, str]], vendors: Vendors, notes: li
                 continue
             conf = claim.confidence * info.confidence
             man = info.manufacturer
+        elif claim.brand in vendors.manufacturers:
+            conf = claim.confidence
+            man = claim.brand
+        else:
+            continue
         derived = Claim(
             rule=f"{claim.rule}+brand",
             confidence=conf,
@@ -184,6 +184,9 @@ def _decide(device: Device, claims: list[tuple[Claim, str]]) -> None:
     for attr in ("brand", "model", "firmware", "serial"):
         ranked = _ranked(consistent, attr)
         setattr(device, attr, ranked[0][0] if ranked else None)
+    if device.brand is None and winner is not None:
+        # No relabel sign seen: the label is taken to be the maker's own.
+        device.brand = winner
     yes = _combine((c, p) for c, p in claims if c.is_surveillance is True)
     no = _combine((c, p) for c, p in claims if c.is_surveillance is False)
     device.is_surveillance = yes > no

@@ -190,7 +190,9 @@ class ScanResult:
             "total": len(self.devices),
             "surveillance": sum(1 for d in self.devices if d.is_surveillance),
             "restricted": sum(1 for d in self.devices if d.restricted_by),
-            "by_manufacturer": dict(sorted(by_manufacturer.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "by_manufacturer": dict(
+                sorted(by_manufacturer.items(), key=lambda kv: (-kv[1], kv[0]))
+            ),
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ PROTOCOLS: dict[str, str] = {
     "http_wwwauth": "HTTP WWW-Authenticate header (realm)",
     "http_location": "HTTP redirect target (Location header)",
     "html_title": "HTML <title> text",
-    "http_body": "a capped piece of an HTTP response body (vendor login pages, scripts)",
+    "http_body": "first line 'GET <path> -> <status>', then up to 4 KiB of the body as text",
     "favicon_mmh3": "favicon hash, Shodan's convention (signed 32-bit mmh3 of base64)",
     "favicon_md5": "favicon hash, recog's convention (md5 hex of the raw bytes)",
     "x509_subject": "TLS certificate subject (RFC 4514)",
@@ -34,7 +34,7 @@ PROTOCOLS: dict[str, str] = {
     "dahua_discovery": "Dahua discovery reply (DHIP or legacy) as key=value lines",
     "vendor_discovery": "another vendor discovery reply as key=value lines (vendor=...)",
     "onvif_device_info": "ONVIF GetDeviceInformation as key=value lines",
-    "onvif_datetime": "ONVIF GetSystemDateAndTime answered without credentials",
+    "onvif_datetime": "ONVIF GetSystemDateAndTime without credentials: UTC=..., answered or fault=...",
     "dhcp_vendor_class": "DHCP option 60",
     "dhcp_hostname": "DHCP option 12",
     "dhcp_params": "DHCP option 55 parameter request list (comma-separated)",
@@ -51,6 +51,7 @@ def kv_lines(pairs: dict[str, object] | list[tuple[str, object]]) -> str:
     for key, value in items:
         if value is None:
             continue
+        name = "".join(ch for ch in str(key) if ch.isprintable() and ch not in "= ")
         text = " ".join(str(value).split())
-        out.append(f"{key}={text}")
+        out.append(f"{name}={text}")
     return "\n".join(out)

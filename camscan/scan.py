@@ -117,18 +117,22 @@ class ScanEngine:
             async with asyncio.timeout(self.ctx.settings.module_budget):
                 await self._guard(module.name, module.run(self.ctx))
         except TimeoutError:
-            self.ctx.warn(module.name, f"module budget of {self.ctx.settings.module_budget:g}s used up")
+            self.ctx.warn(
+                module.name, f"module budget of {self.ctx.settings.module_budget:g}s used up"
+            )
         finally:
             self.progress.modules_done += 1
             self.progress.changed()
 
     async def run(self) -> list[Evidence]:
         raise_fd_limit()
+        self.ctx.in_scan = True
         self.progress.modules_total = len(self.broadcast) + len(self.host) + 1
         broadcast = [asyncio.create_task(self._broadcast(m)) for m in self.broadcast]
         for ip in self.sweep:
             self.host_seen(ip)
         await asyncio.gather(*broadcast)
+        self.ctx.discovery_done.set()
         # Host pipelines started late (answers at the end of a window) still finish.
         while self._tasks:
             await asyncio.gather(*list(self._tasks))

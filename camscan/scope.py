@@ -111,9 +111,7 @@ def build_scope(
     scope = Scope(tuple(nets), tuple(ex), allow_public)
     limit = max_hosts if max_hosts is not None else 65536
     if scope.size() > limit:
-        raise UsageError(
-            f"targets cover {scope.size()} addresses, more than --max-hosts {limit}"
-        )
+        raise UsageError(f"targets cover {scope.size()} addresses, more than --max-hosts {limit}")
     return scope
 
 

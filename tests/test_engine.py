@@ -51,7 +51,9 @@ def test_named_groups_extract_and_requires(tmp_path, vendors):
     rules = load_rules([write(tmp_path, GOOD)], vendors)
     engine = Engine(rules, vendors)
     claim = best_claim(
-        engine.match_value("sadp", "DeviceDescription=DS-2CD2143G0-I\nSoftwareVersion=V5.5.800 build 210628")
+        engine.match_value(
+            "sadp", "DeviceDescription=DS-2CD2143G0-I\nSoftwareVersion=V5.5.800 build 210628"
+        )
     )
     assert claim is not None
     assert (claim.manufacturer, claim.model, claim.firmware) == (

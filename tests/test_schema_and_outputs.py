@@ -16,7 +16,7 @@ def sample_doc():
     evidence = [
         Evidence("http", "http_server", "App-webs/", ip="198.18.0.20", port=80),
         Evidence("arp", "mac", "28:57:be:00:00:01", ip="198.18.0.20", mac="28:57:be:00:00:01"),
-        Evidence("http", "html_title", "=HYPERLINK(\"x\")", ip="198.18.0.21", port=80),
+        Evidence("http", "html_title", '=HYPERLINK("x")', ip="198.18.0.21", port=80),
     ]
     devices = fuse(evidence, Engine.load())
     return ScanResult(ScanInfo("active", ["198.18.0.0/24"], ["http"], []), devices).to_json()

@@ -55,15 +55,21 @@ def scan(
     rate: Annotated[float, typer.Option(help="New connections/packets per second.")] = 5000.0,
     listen: Annotated[float, typer.Option(help="Multicast listen window (s).")] = 2.0,
     host_budget: Annotated[float, typer.Option(help="Time budget per host (s).")] = 15.0,
-    module_budget: Annotated[float, typer.Option(help="Time budget per broadcast module (s).")] = 30.0,
+    module_budget: Annotated[
+        float, typer.Option(help="Time budget per broadcast module (s).")
+    ] = 30.0,
     credentials: Annotated[
         Path | None, typer.Option(help="File with ONVIF credentials (never on the command line).")
     ] = None,
-    policy: Annotated[str | None, typer.Option(help="Regime ids, comma-separated (default: all).")] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Regime ids, comma-separated (default: all).")
+    ] = None,
     fingerprints: Annotated[
         list[Path] | None, typer.Option(help="Extra directory of fingerprint rules.")
     ] = None,
-    output: Annotated[str | None, typer.Option("-o", "--output", help="JSON device list ('-' = stdout).")] = None,
+    output: Annotated[
+        str | None, typer.Option("-o", "--output", help="JSON device list ('-' = stdout).")
+    ] = None,
     csv: Annotated[str | None, typer.Option("--csv", help="CSV device list.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
 ) -> None:

@@ -26,8 +26,8 @@ from camscan.model import Evidence
 
 # Camera-typical TCP ports (../shared/facts/fingerprints.md, ports cheat-sheet).
 DEFAULT_PORTS: tuple[int, ...] = (
-    80, 81, 88, 443, 554, 7001, 8000, 8001, 8080, 8081, 8443, 8554, 8899, 9000,
-    34567, 37777, 5000,
+    21, 22, 23, 80, 81, 88, 443, 554, 5000, 5001, 7001, 8000, 8001, 8080, 8081, 8443, 8554,
+    8899, 9000, 10554, 34567, 37777,
 )  # fmt: skip
 
 
@@ -64,6 +64,10 @@ class RateLimiter:
         self._interval = 1.0 / rate if rate > 0 else 0.0
         self._next = 0.0
         self._lock = asyncio.Lock()
+
+    async def pace(self) -> None:
+        """Wait for the rate cap only (for work already holding a concurrency slot)."""
+        await self._pace()
 
     async def _pace(self) -> None:
         if not self._interval:
@@ -114,6 +118,8 @@ class ScanContext:
         self.warnings: list[str] = []
         self._hints: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         self._warned: set[str] = set()
+        self.discovery_done = asyncio.Event()  # set when every broadcast module has finished
+        self.in_scan = False  # true while the scan engine runs (modules may wait for discovery)
 
     # -- scope ---------------------------------------------------------------
     def in_scope(self, ip: str) -> bool:

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import unquote
 
 import netaddr
 
@@ -21,6 +22,18 @@ from camscan.fingerprint.rules import (
 from camscan.model import Claim, Evidence
 
 _HEX = re.compile(r"[^0-9A-Fa-f]")
+_GLUED_BUILD = re.compile(r"(?<=[0-9A-Za-z])build\s*(?=\d)", re.IGNORECASE)
+
+
+def normalise_field(name: str, text: str) -> str:
+    """Decode percent-escapes in names; collapse white space; write Hikvision's 'V5.5.800build 210628' (as SADP sends it) the
+    way its web UI and ONVIF do: 'V5.5.800 build 210628'."""
+    if "%" in text and name in ("model", "brand", "serial"):
+        text = unquote(text)  # WS-Discovery scopes are URIs: 'M3106-L%20Mk%20II'
+    text = " ".join(text.split())
+    if name == "firmware":
+        text = _GLUED_BUILD.sub(" build ", text)
+    return text
 
 
 def mac_hex(mac: str) -> str:
@@ -101,7 +114,9 @@ class Engine:
             claims.append(_claim(rule, groups, subject, evidence))
         return claims
 
-    def match(self, evidence: Evidence, host: Sequence[tuple[str, str]] | None = None) -> list[Claim]:
+    def match(
+        self, evidence: Evidence, host: Sequence[tuple[str, str]] | None = None
+    ) -> list[Claim]:
         return self.match_value(evidence.protocol, evidence.value, host, evidence)
 
 
@@ -110,7 +125,10 @@ def _satisfied(rule: Rule, host: Sequence[tuple[str, str]] | None) -> bool:
         return False
     for req in rule.requires:
         for protocol, value in host:
-            if protocol == req.protocol and req.matcher.match(value, mac_hex(value)) is not None:
+            if protocol != req.protocol:
+                continue
+            subject = mac_registrant(value) if protocol == "mac" else value
+            if req.matcher.match(subject, mac_hex(value)) is not None:
                 return True
     return False
 
@@ -125,7 +143,7 @@ def _claim(rule: Rule, groups: dict[str, str], subject: str, ev: Evidence | None
                 groups.setdefault(name, got)
     for name, got in groups.items():
         if name in ("model", "firmware", "serial", "brand"):
-            text = got.strip()
+            text = normalise_field(name, got)
             if text:
                 fields[name] = text
     return Claim(

@@ -1,0 +1,78 @@
+"""`camscan demo`: build the emulated office, scan it with the real scanner, show the result."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from camscan.errors import LabError
+from camscan.output import check_writable, write_device_list
+
+
+def demo(
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="Where to write the JSON.")
+    ] = "devices.json",
+    personas: Annotated[
+        Path | None, typer.Option(help="Persona file (default: the bundled office).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only write the JSON.")] = False,
+) -> None:
+    """Build an emulated office in network namespaces, scan it, print the devices by
+    manufacturer and the replacement summary, write devices.json, tear the lab down.
+    Never touches the machine's real network."""
+    from camscan.lab.netns import lab_available
+
+    check_writable(output)
+    ok, reason = lab_available()
+    if not ok:
+        if os.geteuid() != 0:
+            from camscan.lab.unpriv import reexec_unprivileged, unprivileged_available
+
+            if unprivileged_available():
+                raise typer.Exit(reexec_unprivileged(["demo", *sys.argv[2:]]))
+        raise LabError(f"cannot build the lab here: {reason}")
+
+    from camscan.lab.office import Office
+    from camscan.lab.personas import load_personas
+
+    console = Console(stderr=True, quiet=quiet)
+    people = load_personas(personas)
+    t0 = time.monotonic()
+    with console.status(f"building the office: {len(people)} devices in network namespaces"):
+        office = Office(people)
+        office.__enter__()
+    try:
+        console.print(
+            f"lab up in {office.build_seconds:.1f}s, devices ready in {office.ready_seconds:.1f}s; "
+            f"scanning {office.subnet} from namespace {office.lab.scanner_ns}"
+        )
+        t1 = time.monotonic()
+        with console.status("scanning with every module"):
+            doc = office.scan()
+        scan_seconds = time.monotonic() - t1
+        attempts = office.audit()
+    finally:
+        office.__exit__(None, None, None)
+    write_device_list(doc, output)
+    if not quiet:
+        from camscan.report.table import print_scan_table
+
+        print_scan_table(doc)
+    summary = doc["summary"]
+    console.print(
+        f"scan took {scan_seconds:.1f}s; {summary['total']} devices, "
+        f"{summary['surveillance']} surveillance, {summary['restricted']} restricted; "
+        f"write or login attempts logged by the lab devices: {len(attempts)}; "
+        f"lab torn down; wrote {output} (total {time.monotonic() - t0:.1f}s)"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(demo)

@@ -1,0 +1,130 @@
+"""`camscan passive`: the device list from capture files or live traffic, sending nothing."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from camscan.errors import UsageError
+from camscan.fingerprint.engine import Engine
+from camscan.model import Evidence, ScanInfo, ScanResult
+from camscan.output import check_writable, write_csv, write_device_list
+from camscan.passive import PassiveStats, check_captures, passive_evidence
+from camscan.pipeline import finish
+
+
+def passive(
+    files: Annotated[
+        list[str] | None, typer.Argument(help="pcap or pcapng capture files.", show_default=False)
+    ] = None,
+    interface: Annotated[
+        str | None, typer.Option(help="Listen on this interface instead (needs root).")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="With --interface: listen this many seconds.")
+    ] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Regime ids, comma-separated (default: all).")
+    ] = None,
+    fingerprints: Annotated[
+        list[Path] | None, typer.Option(help="Extra directory of fingerprint rules.")
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option("-o", "--output", help="JSON device list ('-' = stdout).")
+    ] = None,
+    csv: Annotated[str | None, typer.Option("--csv", help="CSV device list.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
+) -> None:
+    """List the devices seen in captures (or live traffic) without sending a packet."""
+    if files and interface:
+        raise UsageError("give capture files or --interface, not both")
+    if not files and not interface:
+        raise UsageError("give capture files, or --interface IF --duration S")
+    if interface and (duration is None or duration <= 0):
+        raise UsageError("--interface needs --duration S (seconds, > 0)")
+    if duration is not None and not interface:
+        raise UsageError("--duration only applies to --interface")
+    for path in (output, csv):
+        check_writable(path)
+    engine = Engine.load(fingerprints or [])
+    stats = PassiveStats()
+    say = _stderr if not quiet else None
+    info = ScanInfo(
+        mode="passive", targets=list(files or [interface]), modules=["passive"], policy=[]
+    )
+    evidence: list[Evidence] = []
+    try:
+        if files:
+            check_captures(files)
+            evidence.extend(passive_evidence(files, stats=stats, on_warning=_warning))
+        else:
+            from camscan.passive.live import live_evidence
+
+            def started() -> None:
+                if say:
+                    say(f"listening on {interface} for {duration:g} s (Ctrl-C ends early)")
+
+            evidence = live_evidence(
+                interface,
+                float(duration or 0),
+                stats=stats,
+                on_warning=_warning,
+                on_started=started,
+            )
+    except KeyboardInterrupt:
+        info.partial = True
+        result = _result(evidence, engine, info, stats, policy)
+        _write(result, output, csv)
+        _stderr(f"interrupted; wrote {len(result.devices)} devices found so far (partial)")
+        raise typer.Exit(130) from None
+    result = _result(evidence, engine, info, stats, policy)
+    _write(result, output, csv)
+    if say:
+        say(
+            f"{stats.packets:,} packets in {stats.elapsed:.1f} s ({stats.rate:,.0f}/s), "
+            f"{len(evidence)} evidence items, {len(result.devices)} devices"
+        )
+    if not quiet and output != "-":
+        _print_table(result)
+
+
+def _result(
+    evidence: list[Evidence],
+    engine: Engine,
+    info: ScanInfo,
+    stats: PassiveStats,
+    policy: str | None,
+) -> ScanResult:
+    info.finished_at = time.time()
+    info.warnings = list(stats.warnings)
+    return finish(evidence, engine, info, policy)
+
+
+def _write(result: ScanResult, output: str | None, csv: str | None) -> None:
+    doc = result.to_json()
+    if output:
+        write_device_list(doc, output)
+    if csv:
+        write_csv(doc, csv)
+
+
+def _print_table(result: ScanResult) -> None:
+    from camscan.report.table import print_scan_table
+
+    print_scan_table(result.to_json())
+
+
+def _stderr(message: str) -> None:
+    sys.stderr.write(f"camscan: {message}\n")
+
+
+def _warning(message: str) -> None:
+    _stderr(f"warning: {message}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(passive)

@@ -1,0 +1,110 @@
+"""Greeting banners of services that speak first (FTP 21, SSH 22, telnet 23): connect, read
+what the server volunteers, close. Nothing is sent — no user name, no password."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from camscan.discovery.base import HostModule, ScanContext
+from camscan.model import Evidence
+
+BANNER_PORTS = {21: "ftp_banner", 22: "ssh_banner", 23: "telnet_banner"}
+MAX_BANNER = 1024
+_IAC = 255
+
+
+def strip_telnet(data: bytes) -> bytes:
+    """Drop telnet IAC negotiation sequences (IAC cmd opt, IAC SB ... IAC SE)."""
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        b = data[i]
+        if b != _IAC:
+            out.append(b)
+            i += 1
+            continue
+        cmd = data[i + 1] if i + 1 < len(data) else None
+        if cmd == _IAC:
+            out.append(_IAC)
+            i += 2
+        elif cmd == 250:  # SB: skip to IAC SE
+            end = data.find(bytes([_IAC, 240]), i + 2)
+            i = len(data) if end < 0 else end + 2
+        elif cmd is not None and 251 <= cmd <= 254:
+            i += 3
+        else:
+            i += 2
+    return bytes(out)
+
+
+def banner_text(port: int, data: bytes) -> str | None:
+    """The printable banner: telnet negotiation removed, controls dropped, space collapsed."""
+    if port == 23:
+        data = strip_telnet(data)
+    text = data[:MAX_BANNER].decode("utf-8", errors="replace")
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = " ".join(text.split())
+    return text or None
+
+
+def banner_evidence(
+    port: int,
+    data: bytes,
+    ip: str,
+    *,
+    module: str = "banner",
+    observed_at: float | None = None,
+    packet: int | None = None,
+) -> list[Evidence]:
+    protocol = BANNER_PORTS.get(port)
+    text = banner_text(port, data) if protocol else None
+    if protocol is None or text is None:
+        return []
+    return [
+        Evidence(
+            module=module,
+            protocol=protocol,
+            value=text,
+            ip=ip,
+            port=port,
+            transport="tcp",
+            observed_at=time.time() if observed_at is None else observed_at,
+            packet=packet,
+        )
+    ]
+
+
+class BannerModule(HostModule):
+    name = "banner"
+    ports = frozenset(BANNER_PORTS)
+
+    async def probe(self, ctx: ScanContext, ip: str, open_ports: set[int]) -> None:
+        await asyncio.gather(*(self._one(ctx, ip, p) for p in sorted(self.ports & open_ports)))
+
+    async def _one(self, ctx: ScanContext, ip: str, port: int) -> None:
+        data = b""
+        async with ctx.limiter.slot():
+            writer = None
+            try:
+                async with asyncio.timeout(min(2.0, ctx.settings.io_timeout)):
+                    reader, writer = await asyncio.open_connection(ip, port)
+                    while len(data) < MAX_BANNER:
+                        chunk = await reader.read(MAX_BANNER - len(data))
+                        if not chunk:
+                            break
+                        data += chunk
+                        if b"\n" in chunk or data.rstrip().endswith((b":", b">", b"$", b"#")):
+                            break
+            except TimeoutError:
+                pass  # keep what arrived
+            except OSError as exc:
+                ctx.warn(self.name, f"{ip}:{port} {exc.strerror or type(exc).__name__}")
+            finally:
+                if writer is not None:
+                    writer.close()
+                    with contextlib.suppress(Exception):
+                        await writer.wait_closed()
+        for ev in banner_evidence(port, data, ip, module=self.name):
+            ctx.emit(ev)

@@ -1,0 +1,384 @@
+"""HTTP(S) identification of one host: Server, WWW-Authenticate, Location, <title>, a body
+snippet, favicon hashes and the TLS certificate's subject and issuer.
+
+GET only, no credentials, no automatic redirects (at most two same-host ones are followed by
+hand), a hard deadline and body cap on every exchange. Per web port it fetches `/`, then
+`/favicon.ico` and a small fixed set of unauthenticated vendor paths (only on ports that
+answered HTTP on `/`).
+
+`http_evidence` turns one response into evidence and is shared with passive mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+import time
+import zlib
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from camscan.discovery.base import HostModule, ScanContext
+from camscan.discovery.favicon import favicon_hashes, is_icon
+from camscan.discovery.html import body_snippet, clean_text, looks_binary, parse_title
+from camscan.discovery.httpfetch import HttpReply, fetch, header, make_client
+from camscan.discovery.tlsinfo import cert_evidence, fetch_peer_certificate
+from camscan.errors import ParseError
+from camscan.model import Evidence
+
+__all__ = [
+    "TLS_FIRST_PORTS",
+    "VENDOR_PATHS",
+    "WEB_PORTS",
+    "HttpModule",
+    "cert_evidence",
+    "favicon_hashes",
+    "http_evidence",
+    "parse_title",
+]
+
+# Not 8000 (Hikvision SDK), 9000 (Reolink Baichuan), 37777 (Dahua DVRIP), 34567 (Xiongmai):
+# binary vendor protocols, where an HTTP request or a TLS hello is junk sent to a device.
+WEB_PORTS = frozenset({80, 81, 88, 443, 5000, 5001, 7001, 8001, 8080, 8081, 8443, 8888})
+TLS_FIRST_PORTS = frozenset({443, 5001, 8443})  # try TLS first here, plain HTTP first elsewhere
+# Unauthenticated pages whose answer names a vendor (../shared/facts/fingerprints.md).
+VENDOR_PATHS: tuple[str, ...] = (
+    "/doc/page/login.asp",  # Hikvision login page: "Hikvision Digital Technology"
+    "/ISAPI/System/deviceInfo",  # Hikvision ISAPI: 401 with the hikvision realm
+    "/cgi-bin/api.cgi",  # Reolink: JSON "please login first"
+    "/custom_lang/English.txt",  # Amcrest (Dahua OEM): "Amcrest Technologies"
+    "/LAPI/V1.0/System/DeviceInfo",  # Uniview LAPI: 200 or 401 is itself a sign
+    "/web_caps/webCapsConfig",  # Q-See (Dahua OEM): "vendor":"QSee"
+    "/Login.htm",  # Xiongmai NetSurveillance: NetSuveillanceWebCookie
+)
+FAVICON_PATH = "/favicon.ico"
+MAX_REDIRECTS = 2
+_VENDOR_STATUSES = frozenset({200, 401, 403})  # a vendor path answered: worth recording
+_MAX_TIMEOUTS = 2  # a port that lets this many vendor paths time out is left alone
+_HEADER_MAX = 2048
+_DECODED_MAX = 256 * 1024
+
+
+# -- pure: one response -> evidence ---------------------------------------------------------
+
+
+def http_evidence(
+    status: int,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    ip: str | None,
+    port: int | None,
+    path: str,
+    *,
+    module: str = "http",
+    observed_at: float | None = None,
+    packet: int | None = None,
+    scheme: str = "http",
+) -> list[Evidence]:
+    """Evidence from one HTTP response (body already de-chunked; gzip/deflate is undone here).
+
+    * http_server, http_wwwauth (every value), http_location: header values as sent.
+    * /favicon.ico answered 200 with an icon: favicon_mmh3 and favicon_md5.
+    * otherwise html_title, and http_body: a first line `GET <path> -> <status>`, then the start
+      of the text body (<= 4096 chars), so rules can tell which page said what.
+    Never raises.
+    """
+    when = time.time() if observed_at is None else observed_at
+    path = clean_text(path, 512) or "/"
+    host = f"{ip}:{port}" if port else f"{ip}"
+    source = f"{scheme}://{host}{path}"
+
+    def ev(protocol: str, value: str) -> Evidence:
+        return Evidence(
+            module=module,
+            protocol=protocol,
+            value=value,
+            ip=ip,
+            port=port,
+            transport="tcp",
+            source=source,
+            observed_at=when,
+            packet=packet,
+        )
+
+    out: list[Evidence] = []
+    for name, raw_value in headers:
+        protocol = _HEADER_PROTOCOLS.get(name.strip().lower())
+        value = clean_text(raw_value, _HEADER_MAX)
+        if protocol and value:
+            out.append(ev(protocol, value))
+
+    content_type = header(headers, "content-type")
+    body = _decode_content(body, header(headers, "content-encoding"))
+    if path.split("?", 1)[0].endswith(FAVICON_PATH):
+        if is_icon(status, content_type, body):
+            mmh, md5 = favicon_hashes(body)
+            out += [ev("favicon_mmh3", mmh), ev("favicon_md5", md5)]
+        return out
+
+    if body and not looks_binary(body, content_type):
+        title = parse_title(body, content_type)
+        if title:
+            out.append(ev("html_title", title))
+        snippet = body_snippet(body, content_type)
+    else:
+        snippet = ""
+    if snippet or status in (401, 403):
+        out.append(ev("http_body", f"GET {path} -> {status}\n{snippet}".rstrip()))
+    return out
+
+
+_HEADER_PROTOCOLS = {
+    "server": "http_server",
+    "www-authenticate": "http_wwwauth",
+    "location": "http_location",
+}
+
+
+def _decode_content(body: bytes, encoding: str | None) -> bytes:
+    """Undo gzip/deflate, never producing more than _DECODED_MAX bytes (no bombs)."""
+    enc = (encoding or "").strip().lower()
+    if not body or enc not in {"gzip", "x-gzip", "deflate"}:
+        return body
+    for wbits in (47, -15) if enc == "deflate" else (31,):  # 47: zlib or gzip header; -15: raw
+        try:
+            return zlib.decompressobj(wbits).decompress(body, _DECODED_MAX)
+        except zlib.error:
+            continue
+    return b""
+
+
+# -- the module -----------------------------------------------------------------------------
+
+
+class HttpModule(HostModule):
+    name = "http"
+    ports = WEB_PORTS
+
+    def __init__(
+        self,
+        web_ports: frozenset[int] | set[int] | None = None,
+        tls_ports: frozenset[int] | set[int] | None = None,
+        vendor_paths: tuple[str, ...] = VENDOR_PATHS,
+    ) -> None:
+        if web_ports is not None:
+            self.ports = frozenset(web_ports)
+        self.tls_ports = frozenset(TLS_FIRST_PORTS if tls_ports is None else tls_ports)
+        self.vendor_paths = tuple(vendor_paths)
+
+    async def probe(self, ctx: ScanContext, ip: str, open_ports: set[int]) -> None:
+        ports = sorted((WEB_PORTS if self.ports is None else self.ports) & set(open_ports))
+        if not ports:
+            return
+        try:
+            async with make_client(ctx.settings) as client:
+                run = _HostRun(self, ctx, ip, client)
+                results = await asyncio.gather(
+                    *(run.probe_port(p) for p in ports), return_exceptions=True
+                )
+        except Exception as exc:  # never raise out of probe
+            ctx.warn(self.name, f"{ip}: {type(exc).__name__}")
+            return
+        for result in results:
+            if isinstance(result, Exception):
+                ctx.warn(self.name, f"{ip}: {type(result).__name__}")
+
+
+@dataclass(slots=True)
+class _Failure:
+    reason: str
+    try_other_scheme: bool
+
+
+@dataclass(slots=True)
+class _HostRun:
+    """State of one host's probe: what was fetched and emitted already."""
+
+    module: HttpModule
+    ctx: ScanContext
+    ip: str
+    client: httpx.AsyncClient
+    fetched: set[tuple[str, int, str]] = field(default_factory=set)
+    emitted: set[tuple[str, int | None, str]] = field(default_factory=set)
+    certs: set[int] = field(default_factory=set)
+
+    def warn(self, port: int, message: str) -> None:
+        self.ctx.warn(self.module.name, f"{self.ip}:{port} {message}")
+
+    async def probe_port(self, port: int) -> None:
+        first = await self.root(port)
+        if first is None:
+            return
+        scheme, reply = first
+        await self.record(scheme, port, "/", reply)
+        await self.follow_redirects(scheme, port, reply)
+        if (scheme, port, FAVICON_PATH) not in self.fetched:
+            icon = await self.get(scheme, port, FAVICON_PATH)
+            if isinstance(icon, HttpReply) and icon.status == 200:
+                await self.record(scheme, port, FAVICON_PATH, icon)
+        await self.vendor_paths(scheme, port, reply)
+
+    async def root(self, port: int) -> tuple[str, HttpReply] | None:
+        """Fetch `/`, choosing plain HTTP or TLS by what the port answers."""
+        order = ("https", "http") if port in self.module.tls_ports else ("http", "https")
+        reasons = []
+        plain_reply: HttpReply | None = None
+        for scheme in order:
+            got = await self.get(scheme, port, "/")
+            if isinstance(got, HttpReply):
+                if scheme == "http" and _says_use_tls(got):
+                    plain_reply = got  # nginx & co: "plain HTTP sent to HTTPS port"
+                    continue
+                return scheme, got
+            reasons.append(f"{scheme}: {got.reason}")
+            if not got.try_other_scheme:
+                break
+        if plain_reply is not None:
+            return "http", plain_reply
+        self.warn(port, "no HTTP answer (" + "; ".join(reasons) + ")")
+        return None
+
+    async def follow_redirects(self, scheme: str, port: int, reply: HttpReply) -> None:
+        for _ in range(MAX_REDIRECTS):
+            location = reply.header("location")
+            if not location or not 300 <= reply.status < 400:
+                return
+            target = _same_host_target(reply.url, location, self.ip)
+            if target is None or target in self.fetched:
+                return
+            scheme, port, path = target
+            got = await self.get(scheme, port, path)
+            if not isinstance(got, HttpReply):
+                self.warn(port, f"redirect to {path}: {got.reason}")
+                return
+            await self.record(scheme, port, path, got)
+            reply = got
+
+    async def vendor_paths(self, scheme: str, port: int, root: HttpReply) -> None:
+        root_sig = _signature(root)
+        timeouts = 0
+        for path in self.module.vendor_paths:
+            if (scheme, port, path) in self.fetched:  # e.g. `/` redirected there
+                continue
+            got = await self.get(scheme, port, path)
+            if isinstance(got, _Failure):
+                timeouts += got.reason == "timed out"
+                if timeouts >= _MAX_TIMEOUTS:
+                    self.warn(port, "vendor paths keep timing out; stopped")
+                    return
+                continue
+            # A server that answers every path with its login page says nothing about `path`.
+            if got.status in _VENDOR_STATUSES and _signature(got) != root_sig:
+                await self.record(scheme, port, path, got)
+
+    async def get(self, scheme: str, port: int, path: str) -> HttpReply | _Failure:
+        self.fetched.add((scheme, port, path))
+        url = f"{scheme}://{self.ip}:{port}{path}"
+        settings = self.ctx.settings
+        try:
+            async with self.ctx.limiter.slot():
+                return await fetch(
+                    self.client, url, deadline=settings.io_timeout, max_body=settings.max_body
+                )
+        except (TimeoutError, httpx.HTTPError, httpx.InvalidURL, OSError, ssl.SSLError) as exc:
+            return _Failure(_reason(exc), _worth_other_scheme(exc, scheme))
+
+    async def record(self, scheme: str, port: int, path: str, reply: HttpReply) -> None:
+        evidence = http_evidence(
+            reply.status, reply.headers, reply.body, self.ip, port, path, scheme=scheme
+        )
+        for ev in evidence:
+            key = (ev.protocol, ev.port, ev.value)
+            if key not in self.emitted:
+                self.emitted.add(key)
+                self.ctx.emit(ev)
+        if scheme == "https" and port not in self.certs:
+            self.certs.add(port)
+            await self.certificate(port)
+
+    async def certificate(self, port: int) -> None:
+        try:
+            async with self.ctx.limiter.slot():
+                der = await fetch_peer_certificate(self.ip, port, self.ctx.settings.io_timeout)
+        except (TimeoutError, OSError, ssl.SSLError) as exc:
+            self.warn(port, f"TLS handshake for the certificate failed ({_reason(exc)})")
+            return
+        if not der:
+            self.warn(port, "TLS server sent no certificate")
+            return
+        try:
+            evidence = cert_evidence(der, self.ip, port, source=f"https://{self.ip}:{port}/")
+        except ParseError as exc:
+            self.warn(port, f"unreadable certificate: {exc}")
+            return
+        for ev in evidence:
+            self.emitted.add((ev.protocol, ev.port, ev.value))
+            self.ctx.emit(ev)
+
+
+def _signature(reply: HttpReply) -> tuple[int, str]:
+    return reply.status, hashlib.sha256(reply.body).hexdigest()
+
+
+def _says_use_tls(reply: HttpReply) -> bool:
+    return reply.status == 400 and b"https" in reply.body[:4096].lower()
+
+
+def _same_host_target(base: str, location: str, ip: str) -> tuple[str, int, str] | None:
+    """(scheme, port, path) of a redirect that stays on `ip`; None for any other target."""
+    try:
+        url = urlsplit(urljoin(base, location.strip()))
+        port = url.port
+    except ValueError:
+        return None
+    if url.scheme not in ("http", "https") or url.hostname != ip:
+        return None
+    port = port or (443 if url.scheme == "https" else 80)
+    path = url.path or "/"
+    if url.query:
+        path += "?" + url.query
+    if len(path) > 1024 or not all("!" <= c <= "~" for c in path):  # printable ASCII only
+        return None
+    return url.scheme, port, path
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in seen and len(seen) < 8:
+        seen.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return seen
+
+
+def _reason(exc: BaseException) -> str:
+    chain = _chain(exc)
+    if any(isinstance(e, TimeoutError | httpx.TimeoutException) for e in chain):
+        return "timed out"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "connection refused"
+    if any(isinstance(e, ConnectionResetError) for e in chain):
+        return "connection reset"
+    if any(isinstance(e, ssl.SSLError) for e in chain) or "SSL" in str(exc):
+        return "TLS handshake failed"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        if "without sending" in str(exc):
+            return "closed without answering"
+        return "answer is not HTTP"
+    return type(exc).__name__
+
+
+def _worth_other_scheme(exc: BaseException, scheme: str) -> bool:
+    """Could the port speak the other scheme? (a TLS alert to plain HTTP, a failed handshake)"""
+    if isinstance(exc, TimeoutError):  # our overall deadline: the port is just slow
+        return False
+    if any(isinstance(e, ConnectionRefusedError) for e in _chain(exc)):
+        return False
+    if isinstance(exc, httpx.ConnectTimeout):  # a plain server waiting out our ClientHello
+        return scheme == "https"
+    if isinstance(exc, httpx.TimeoutException):
+        return False
+    return isinstance(exc, httpx.TransportError | OSError | ssl.SSLError)

@@ -1,0 +1,80 @@
+"""TCP connect sweep of one host: which camera-typical ports are open.
+
+A plain connect, closed at once, no payload. The sweep of one host holds one slot of the scan's
+concurrency limit, and every port is tried at the same time (each connect paced by the rate
+cap), so refused ports cost nothing and a silent host costs one connect timeout, not one per
+port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from collections.abc import Iterable
+
+from camscan.discovery.base import HostModule, ScanContext
+from camscan.model import Evidence
+
+# Errors that just mean "not open" (nothing listening, host or route gone).
+_CLOSED_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH,
+     errno.EHOSTDOWN, errno.ETIMEDOUT, errno.ECONNABORTED}
+)  # fmt: skip
+
+
+MAX_SOCKETS_PER_HOST = 32
+
+
+class PortsModule(HostModule):
+    name = "ports"
+    ports = None
+
+    async def probe(self, ctx: ScanContext, ip: str, open_ports: set[int]) -> None:
+        await scan_ports(ctx, ip)
+
+
+async def scan_ports(ctx: ScanContext, ip: str, ports: Iterable[int] | None = None) -> set[int]:
+    """Connect to every port at once; emit `open_port` evidence ("PORT/tcp") for the open ones."""
+    wanted = list(dict.fromkeys(ctx.settings.ports if ports is None else ports))
+    per_host = asyncio.Semaphore(MAX_SOCKETS_PER_HOST)
+    try:
+        async with ctx.limiter.slot():
+            results = await asyncio.gather(*(_is_open(ctx, ip, p, per_host) for p in wanted))
+    except Exception as exc:  # never raise out of a module
+        ctx.warn(PortsModule.name, f"{ip}: {type(exc).__name__}")
+        return set()
+    found = {p for p, is_open in zip(wanted, results, strict=True) if is_open}
+    for port in sorted(found):
+        ctx.emit(
+            Evidence(
+                module=PortsModule.name,
+                protocol="open_port",
+                value=f"{port}/tcp",
+                ip=ip,
+                port=port,
+                transport="tcp",
+            )
+        )
+    return found
+
+
+async def _is_open(ctx: ScanContext, ip: str, port: int, per_host: asyncio.Semaphore) -> bool:
+    async with per_host:
+        await ctx.limiter.pace()
+        sock: socket.socket | None = None
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            async with asyncio.timeout(ctx.settings.connect_timeout):
+                await asyncio.get_running_loop().sock_connect(sock, (ip, port))
+            return True
+        except TimeoutError:
+            return False
+        except OSError as exc:
+            if exc.errno not in _CLOSED_ERRNOS:
+                ctx.warn(PortsModule.name, f"{ip}:{port} {exc.strerror or type(exc).__name__}")
+            return False
+        finally:
+            if sock is not None:
+                sock.close()

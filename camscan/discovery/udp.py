@@ -1,0 +1,266 @@
+"""UDP plumbing shared by the broadcast discovery modules.
+
+One call, `send_and_collect`, opens the sockets an inquiry needs, sends the inquiry out of the
+scan interface (paced by the scan's rate limiter), and keeps what comes back for a bounded
+window. The socket options are the ones the lab showed are needed (lab-recipe.md):
+
+* SO_RCVBUF 4 MiB: a burst of a few hundred answers overflows the default buffer;
+* IP_MULTICAST_IF = the scan address: without it a multicast probe leaves by the default route;
+* IP_MULTICAST_TTL 1 and no multicast loop: inquiries stay on the segment and we do not hear
+  ourselves;
+* SO_BINDTODEVICE when an interface is named (needs privileges; skipped without them).
+
+Some devices answer to the protocol's well-known port or multicast group instead of to the
+sender's port, so a module may ask for extra listening sockets (`Listener`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
+import socket
+import struct
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from camscan.discovery.base import ScanContext
+
+RCVBUF = 4 << 20
+IP_MULTICAST_ALL = 49  # Linux: deliver only the groups this socket joined
+SO_RCVBUFFORCE = 33  # Linux: root may exceed net.core.rmem_max
+
+
+class Datagram(NamedTuple):
+    data: bytes
+    addr: tuple[str, int]
+    at: float  # time.time() when it arrived
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """An extra socket bound to a fixed port (shared with SO_REUSEADDR), optionally joined to
+    a multicast group on the scan interface."""
+
+    port: int
+    group: str | None = None
+
+
+def broadcast_addresses(ctx: ScanContext) -> list[str]:
+    """Directed-broadcast addresses of the attached subnets that hold the scan address. Only
+    those: a directed broadcast to any other subnet would be handed to the default gateway."""
+    if not ctx.local_ip:
+        return []
+    try:
+        here = ipaddress.IPv4Address(ctx.local_ip)
+    except ValueError:
+        return []
+    out = [
+        str(net.broadcast_address)
+        for net in ctx.attached
+        if here in net and net.prefixlen <= 30 and not here.is_loopback
+    ]
+    return list(dict.fromkeys(out))
+
+
+def open_socket(
+    ctx: ScanContext,
+    *,
+    port: int = 0,
+    broadcast: bool = False,
+    reuse: bool = False,
+    group: str | None = None,
+) -> socket.socket:
+    """A non-blocking UDP socket set up for one scan inquiry (see the module docstring).
+    Raises OSError only when the socket cannot be bound or the group cannot be joined."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        _set_rcvbuf(sock)
+        if reuse:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if broadcast:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+        if ctx.local_ip:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(
+                    socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ctx.local_ip)
+                )
+        if ctx.interface:
+            with contextlib.suppress(OSError, AttributeError):  # needs CAP_NET_RAW
+                sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ctx.interface.encode() + b"\0"
+                )
+        if group:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
+        sock.bind(("0.0.0.0", port))
+        if group:
+            iface = socket.inet_aton(ctx.local_ip or "0.0.0.0")
+            mreq = struct.pack("4s4s", socket.inet_aton(group), iface)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _set_rcvbuf(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+    # Linux reports twice the size it granted; below what we asked, it was capped by rmem_max.
+    if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < RCVBUF:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+
+
+@dataclass(slots=True)
+class _Collector:
+    max_datagrams: int
+    stop_after: int | None
+    on_datagram: Callable[[Datagram], None] | None
+    own: set[bytes]
+    datagrams: list[Datagram] = field(default_factory=list)
+    dropped: int = 0
+    errors: list[OSError] = field(default_factory=list)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    _seen: set[tuple[bytes, tuple[str, int]]] = field(default_factory=set)
+
+    def received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if data in self.own:  # our own inquiry, looped back by a broadcast
+            return
+        key = (hashlib.blake2b(data, digest_size=16).digest(), addr[:2])
+        if key in self._seen:
+            return
+        if len(self.datagrams) >= self.max_datagrams:
+            self.dropped += 1
+            self.done.set()
+            return
+        self._seen.add(key)
+        dgram = Datagram(data, (addr[0], addr[1]), time.time())
+        self.datagrams.append(dgram)
+        if self.on_datagram:
+            self.on_datagram(dgram)
+        if self.stop_after is not None and len(self.datagrams) >= self.stop_after:
+            self.done.set()
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, collector: _Collector) -> None:
+        self.collector = collector
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.collector.received(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        if isinstance(exc, OSError) and len(self.collector.errors) < 16:
+            self.collector.errors.append(exc)
+
+
+async def send_and_collect(
+    ctx: ScanContext,
+    payloads: Sequence[tuple[bytes, tuple[str, int]]],
+    listen: float,
+    max_datagrams: int,
+    *,
+    module: str = "udp",
+    broadcast: bool = False,
+    bind_port: int = 0,
+    listeners: Sequence[Listener] = (),
+    spacing: float = 0.0,
+    stop_after: int | None = None,
+    on_datagram: Callable[[Datagram], None] | None = None,
+) -> list[Datagram]:
+    """Send each payload to its (host, port), then keep answers for `listen` seconds.
+
+    Answers are de-duplicated (same bytes from the same address), our own inquiries heard back
+    are dropped, and at most `max_datagrams` are kept. `stop_after` ends the window early once
+    that many answers are in (unicast probes of one host). `on_datagram` sees each kept answer
+    as it arrives. Problems (a port in use, an unreachable destination) become ctx warnings;
+    nothing here raises for network conditions."""
+    loop = asyncio.get_running_loop()
+    collector = _Collector(
+        max(1, max_datagrams), stop_after, on_datagram, own={p for p, _ in payloads}
+    )
+    transports: list[asyncio.DatagramTransport] = []
+    try:
+        main = _open_main(ctx, module, bind_port, broadcast)
+        if main is None:
+            return []
+        transport = await _endpoint(loop, collector, main)
+        transports.append(transport)
+        for lst in listeners:
+            try:
+                extra = open_socket(ctx, port=lst.port, reuse=True, group=lst.group)
+            except OSError as exc:
+                where = f"{lst.group or '0.0.0.0'}:{lst.port}"
+                ctx.warn(module, f"cannot listen on {where} ({exc.strerror or exc}); "
+                         "answers sent there will be missed")  # fmt: skip
+                continue
+            transports.append(await _endpoint(loop, collector, extra))
+        await _send_all(ctx, module, main, transport, payloads, spacing)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, listen)):
+                await collector.done.wait()
+    finally:
+        for t in transports:
+            t.close()
+    for exc in collector.errors:
+        ctx.warn(module, f"socket error: {exc.strerror or exc}")
+    if collector.dropped:
+        ctx.warn(module, f"kept the first {collector.max_datagrams} answers, ignored the rest")
+    return collector.datagrams
+
+
+async def _endpoint(
+    loop: asyncio.AbstractEventLoop, collector: _Collector, sock: socket.socket
+) -> asyncio.DatagramTransport:
+    try:
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(collector), sock=sock)
+    except BaseException:
+        sock.close()
+        raise
+    return transport
+
+
+def _open_main(
+    ctx: ScanContext, module: str, bind_port: int, broadcast: bool
+) -> socket.socket | None:
+    try:
+        return open_socket(ctx, port=bind_port, broadcast=broadcast, reuse=bind_port != 0)
+    except OSError as exc:
+        if not bind_port:
+            ctx.warn(module, f"cannot open a UDP socket ({exc.strerror or exc})")
+            return None
+        ctx.warn(module, f"cannot bind UDP port {bind_port} ({exc.strerror or exc}); "
+                 "sending from an ephemeral port")  # fmt: skip
+    try:
+        return open_socket(ctx, broadcast=broadcast)
+    except OSError as exc:
+        ctx.warn(module, f"cannot open a UDP socket ({exc.strerror or exc})")
+        return None
+
+
+async def _send_all(
+    ctx: ScanContext,
+    module: str,
+    sock: socket.socket,
+    transport: asyncio.DatagramTransport,
+    payloads: Sequence[tuple[bytes, tuple[str, int]]],
+    spacing: float,
+) -> None:
+    for i, (data, addr) in enumerate(payloads):
+        if i and spacing > 0:
+            await asyncio.sleep(spacing)
+        async with ctx.limiter.slot():
+            try:
+                sock.sendto(data, addr)
+            except BlockingIOError:
+                transport.sendto(data, addr)  # asyncio buffers it until writable
+            except OSError as exc:
+                ctx.warn(module, f"cannot send to {addr[0]}:{addr[1]} ({exc.strerror or exc})")

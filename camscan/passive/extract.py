@@ -1,0 +1,341 @@
+"""Packets -> Evidence: what the fast path hands on is read here with the same parsers the
+active modules use (camscan.discovery.*), so a device looks the same whether it was asked or
+overheard. Only answers and announcements count: inquiries in the capture come from scanners
+and clients, not from the devices.
+
+Every evidence item has module "passive", the packet's time as observed_at and the packet
+number. Repeats (a camera announcing itself every few seconds) are reported once, at their
+first packet.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from camscan.discovery import dahua, mdns, sadp, ssdp, wsd
+from camscan.discovery.http import http_evidence
+from camscan.discovery.rtsp import parse_response as parse_rtsp
+from camscan.discovery.rtsp import rtsp_evidence
+from camscan.discovery.tlsinfo import cert_evidence
+from camscan.errors import ParseError
+from camscan.model import Evidence
+from camscan.passive import dhcp, dns, httphead, tls
+from camscan.passive.macs import MacTable
+from camscan.passive.mdnsread import mdns_services
+from camscan.passive.tcpstream import FlowKey, Stream, StreamTable
+
+MODULE = "passive"
+
+# Server ports whose answers are read (src port of the segment), and ports whose SYN/ACK is
+# worth an open_port item although nothing is read there (vendor SDK ports).
+HTTP_PORTS = frozenset(
+    {80, 81, 82, 88, 443, 5000, 5001, 7001, 8000, 8001, 8080, 8081, 8088, 8443, 8888, 8899}
+)
+RTSP_PORTS = frozenset({554, 8554, 10554})
+SDK_PORTS = frozenset({8000, 9000, 34567, 37777})
+TCP_PORTS = HTTP_PORTS | RTSP_PORTS | SDK_PORTS | {53}
+UDP_PORTS = frozenset({53, 67, 68, 1900, 3702, 5050, 5353, 37020, 37810})
+
+_SYN_ACK = 0x12
+_ANSWER_STARTS = frozenset(b"HR\x16")  # first bytes of HTTP/, RTSP/, a TLS handshake record
+_MAX_DEDUPE = 1 << 18
+_MAX_DNS = 1 << 16
+_MAX_REQUESTS = 1 << 14
+_UNKNOWN_PATH = "?"
+_MAX_TCP_PORTS = len(TCP_PORTS) + 64
+_UPNP_MARK = b"urn:schemas-upnp-org:device-1-0"
+
+
+@dataclass(slots=True)
+class ExtractStats:
+    evidence: int = 0
+    parse_errors: dict[str, int] = field(default_factory=dict)
+
+
+def _ip(raw: bytes) -> str:
+    return socket.inet_ntoa(raw)
+
+
+class Extractor:
+    """The sink of camscan.passive.fastpath.FastPath. Evidence collects in `out`; the caller
+    drains it as it goes and calls finish() at the end of the traffic."""
+
+    udp_ports = UDP_PORTS
+
+    def __init__(self, warn: Callable[[str], None], *, source: str | None = None) -> None:
+        # grows by the ports SSDP LOCATIONs name (UPnP descriptions live there); the fast
+        # path holds this very set
+        self.tcp_ports: set[int] = set(TCP_PORTS)
+        self.out: list[Evidence] = []
+        self.stats = ExtractStats()
+        self._warn = warn
+        self._source = source
+        self._seen: set[tuple[str, str, str | None, str | None, int | None]] = set()
+        self._warned: set[str] = set()
+        self.macs = MacTable(self.emit, module=MODULE)
+        self.streams = StreamTable(complete=self._complete, on_done=self._stream_done)
+        self._requests: OrderedDict[FlowKey, tuple[str, str]] = OrderedDict()
+        self._dns: dict[tuple[str, str], tuple[int, float, str | None]] = {}
+        self._resolvers: set[str] = set()
+        self._udp: dict[int, Callable[[int, float, str, int, bytes], None]] = {
+            67: self._dhcp,
+            68: self._dhcp,
+            1900: self._ssdp,
+            3702: self._wsd,
+            5050: self._dahua,
+            5353: self._mdns,
+            37020: self._sadp,
+            37810: self._dahua,
+        }
+
+    def set_source(self, source: str | None) -> None:
+        """Where the next packets come from (a file name): the `source` of evidence that
+        names no better one."""
+        self._source = source
+
+    # -- output -------------------------------------------------------------------------
+    def emit(self, ev: Evidence) -> None:
+        key = (ev.protocol, ev.value, ev.ip, ev.mac, ev.port)
+        if key in self._seen:
+            return
+        if len(self._seen) >= _MAX_DEDUPE:
+            self._seen.clear()
+        self._seen.add(key)
+        if ev.module != MODULE:
+            ev = replace(ev, module=MODULE)
+        if ev.source is None and self._source:
+            ev = replace(ev, source=self._source)
+        self.stats.evidence += 1
+        self.out.append(ev)
+
+    def _emit_all(self, items: list[Evidence]) -> None:
+        for ev in items:
+            self.emit(ev)
+
+    def _failed(self, what: str, number: int, exc: Exception) -> None:
+        errors = self.stats.parse_errors
+        errors[what] = errors.get(what, 0) + 1
+        if not isinstance(exc, ParseError) and what not in self._warned:
+            # a parser broke its contract: say so once, keep reading the capture
+            self._warned.add(what)
+            self._warn(f"{what} parser failed on packet {number}: {type(exc).__name__}: {exc}")
+
+    # -- link layer ---------------------------------------------------------------------
+    def observe_mac(self, mac: bytes, ip: bytes, number: int, ts: float) -> None:
+        self.macs.observe(mac, ip, number, ts, self._source)
+
+    def arp(self, mac: bytes, ip: bytes, number: int, ts: float) -> None:
+        self.macs.stated(mac, ip, number, ts)
+
+    # -- UDP ----------------------------------------------------------------------------
+    def udp(
+        self, number: int, ts: float, src: bytes, dst: bytes, sport: int, dport: int, payload: bytes
+    ) -> None:
+        if not payload:
+            return
+        if dport == 53 or sport == 53:
+            self._dns_packet(number, ts, _ip(src), sport, dport, payload, 0)
+            return
+        handler = self._udp.get(sport) or self._udp.get(dport)
+        if handler is None:
+            return
+        port = sport if sport in self._udp else dport
+        try:
+            handler(number, ts, _ip(src), port, payload)
+        except Exception as exc:  # noqa: BLE001 - one bad packet never ends the capture
+            self._failed(handler.__name__.strip("_"), number, exc)
+
+    def _dhcp(self, number: int, ts: float, ip: str, port: int, payload: bytes) -> None:
+        msg = dhcp.parse(payload)
+        for ev in dhcp.dhcp_evidence(msg, module=MODULE, observed_at=ts, packet=number):
+            if ev.protocol == "mac" and ev.mac:
+                mac = bytes.fromhex(ev.mac.replace(":", ""))
+                self.macs.stated(mac, socket.inet_aton(ev.ip) if ev.ip else None, number, ts)
+            else:
+                self.emit(ev)
+
+    def _ssdp(self, number: int, ts: float, ip: str, port: int, payload: bytes) -> None:
+        if not payload.startswith((b"NOTIFY", b"HTTP/1.")):
+            return  # M-SEARCH: a control point looking, not a device
+        msg = ssdp.parse_response(payload)
+        self._emit_all(ssdp.ssdp_evidence(msg, ip, module=MODULE, observed_at=ts, packet=number))
+        port = ssdp.location_port(msg.location) if msg.location else None
+        if port and port not in self.tcp_ports and len(self.tcp_ports) < _MAX_TCP_PORTS:
+            self.tcp_ports.add(port)
+
+    def _wsd(self, number: int, ts: float, ip: str, port: int, payload: bytes) -> None:
+        msg = wsd.parse_message(payload)
+        if msg.action in ("Probe", "Resolve"):
+            return
+        self._emit_all(wsd.wsd_evidence(msg, ip, module=MODULE, observed_at=ts, packet=number))
+
+    def _sadp(self, number: int, ts: float, ip: str, port: int, payload: bytes) -> None:
+        if sadp.is_inquiry(payload):
+            return
+        reply = sadp.parse(payload)
+        src = None if ip == "0.0.0.0" else ip
+        self._emit_all(sadp.sadp_evidence(reply, src, module=MODULE, observed_at=ts, packet=number))
+
+    def _dahua(self, number: int, ts: float, ip: str, port: int, payload: bytes) -> None:
+        reply = dahua.parse(payload)  # searches (clients, scanners) raise ParseError
+        src = None if ip == "0.0.0.0" else ip
+        self._emit_all(
+            dahua.dahua_evidence(reply, src, module=MODULE, observed_at=ts, packet=number)
+        )
+
+    def _mdns(self, number: int, ts: float, ip: str, port: int, payload: bytes) -> None:
+        for svc in mdns_services(payload):
+            self._emit_all(
+                mdns.mdns_evidence(
+                    svc.instance,
+                    svc.addresses or [ip],
+                    svc.txt,
+                    svc.server,
+                    module=MODULE,
+                    observed_at=ts,
+                    packet=number,
+                )
+            )
+
+    # -- DNS ----------------------------------------------------------------------------
+    def _dns_packet(
+        self, number: int, ts: float, src: str, sport: int, dport: int, payload: bytes, skip: int
+    ) -> None:
+        """skip: bytes before the DNS message (TCP's 2-byte length prefix)."""
+        if sport == 53:
+            self._resolvers.add(src)  # answers DNS: its own queries may be forwarded ones
+            return
+        try:
+            names = dns.query_names(payload[skip:])
+        except ParseError as exc:
+            self._failed("dns", number, exc)
+            return
+        for name in names:
+            if dns.vendor_domain(name) and (src, name) not in self._dns:
+                if len(self._dns) < _MAX_DNS:
+                    self._dns[(src, name)] = (number, ts, self._source)
+
+    # -- TCP ----------------------------------------------------------------------------
+    def tcp(
+        self,
+        number: int,
+        ts: float,
+        src: bytes,
+        dst: bytes,
+        sport: int,
+        dport: int,
+        seq: int,
+        flags: int,
+        payload: bytes,
+    ) -> None:
+        if sport == 53 or dport == 53:
+            if payload:
+                self._dns_packet(number, ts, _ip(src), sport, dport, payload, 2)
+            return
+        if sport not in self.tcp_ports:
+            if payload and dport in self.tcp_ports and httphead.is_request(payload):
+                self._request(src, dst, sport, dport, payload)
+            return
+        if flags & _SYN_ACK == _SYN_ACK:
+            self.emit(
+                Evidence(
+                    module=MODULE,
+                    protocol="open_port",
+                    value=f"{sport}/tcp",
+                    ip=_ip(src),
+                    port=sport,
+                    transport="tcp",
+                    observed_at=ts,
+                    packet=number,
+                )
+            )
+        key = (src, dst, sport, dport)
+        if self.streams.segment(key, seq, flags, payload):
+            return
+        if not payload or payload[0] not in _ANSWER_STARTS:
+            return  # most server segments: the middle of some answer (e.g. TLS app data)
+        kind = self._kind(sport, payload)
+        if kind is not None:
+            request = self._requests.get(key)
+            head_only = kind == "rtsp" or (request is not None and request[0] == "HEAD")
+            self.streams.start(key, kind, seq, payload, number, ts, head_only)
+
+    @staticmethod
+    def _kind(port: int, payload: bytes) -> str | None:
+        if payload.startswith(b"HTTP/1."):
+            return "http"
+        if payload.startswith(b"RTSP/1."):
+            return "rtsp"
+        if tls.is_tls_start(payload) and port not in RTSP_PORTS:
+            return "tls"
+        return None
+
+    def _request(self, src: bytes, dst: bytes, sport: int, dport: int, payload: bytes) -> None:
+        line = httphead.request_line(payload)
+        if line is None:
+            return
+        key = (dst, src, dport, sport)
+        self._requests[key] = line
+        self._requests.move_to_end(key)
+        if len(self._requests) > _MAX_REQUESTS:
+            self._requests.popitem(last=False)
+
+    def _complete(self, stream: Stream) -> bool:
+        if stream.kind == "tls":
+            return tls.leaf_certificate(bytes(stream.buf))[0] is not tls.Tls.MORE
+        return httphead.complete(stream.buf, stream.head_only)
+
+    def _stream_done(self, stream: Stream) -> None:
+        try:
+            self._read_stream(stream)
+        except Exception as exc:  # noqa: BLE001 - one bad stream never ends the capture
+            self._failed(stream.kind, stream.number, exc)
+
+    def _read_stream(self, stream: Stream) -> None:
+        server, _client, port, _cport = stream.key
+        ip = _ip(server)
+        buf = bytes(stream.buf)
+        common = {"module": MODULE, "observed_at": stream.ts, "packet": stream.number}
+        if stream.kind == "tls":
+            state, der = tls.leaf_certificate(buf)
+            if der is not None:
+                self._emit_all(cert_evidence(der, ip, port, **common))
+        elif stream.kind == "rtsp":
+            self._emit_all(rtsp_evidence(parse_rtsp(buf), ip, port, **common))
+        else:
+            request = self._requests.pop(stream.key, None)
+            path = request[1] if request else _UNKNOWN_PATH
+            status, headers, body_at = httphead.parse_head(buf)
+            body = buf[body_at:]
+            te = httphead.header_value(headers, "transfer-encoding") or ""
+            if "chunked" in te.lower():
+                body = httphead.dechunk(body)
+            self._emit_all(http_evidence(status, headers, body, ip, port, path, **common))
+            if status == 200 and _UPNP_MARK in body:
+                desc = ssdp.parse_description(body)
+                url = f"http://{ip}:{port}{path}"
+                self._emit_all(ssdp.upnp_evidence(desc, ip, port, url=url, **common))
+
+    # -- end ----------------------------------------------------------------------------
+    def finish(self) -> None:
+        """The traffic ended: open streams, MAC candidates and vendor lookups are reported."""
+        self.streams.flush()
+        self.macs.finish()
+        for (ip, name), (number, ts, source) in self._dns.items():
+            if ip in self._resolvers:
+                continue  # a resolver forwarding its clients' lookups
+            self.emit(
+                Evidence(
+                    module=MODULE,
+                    protocol="dns_query",
+                    value=name,
+                    ip=ip,
+                    source=source,
+                    observed_at=ts,
+                    packet=number,
+                )
+            )
+        self._dns.clear()

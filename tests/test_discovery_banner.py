@@ -1,0 +1,73 @@
+"""banner module: greetings read from servers that speak first; nothing is sent."""
+
+import asyncio
+from ipaddress import IPv4Network
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from camscan.discovery.banner import BannerModule, banner_evidence, banner_text, strip_telnet
+from camscan.discovery.base import ScanContext, ScanSettings
+
+
+def test_telnet_negotiation_is_stripped():
+    data = bytes([255, 253, 1, 255, 253, 31, 255, 251, 1, 255, 251, 3]) + b"(none) login: "
+    assert strip_telnet(data) == b"(none) login: "
+    assert banner_text(23, data) == "(none) login:"
+
+
+def test_evidence_protocol_by_port():
+    [ev] = banner_evidence(22, b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n", "198.18.0.9")
+    assert (ev.protocol, ev.value, ev.port) == (
+        "ssh_banner",
+        "SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13",
+        22,
+    )
+    assert banner_evidence(80, b"x", "198.18.0.9") == []
+    assert banner_evidence(21, b"\x00\x01", "198.18.0.9") == []
+
+
+@given(st.integers(0, 65535), st.binary(max_size=2048))
+def test_any_bytes_give_evidence_or_nothing(port, data):
+    for ev in banner_evidence(port, data, "198.18.0.9"):
+        assert ev.value.isprintable() and len(ev.value) <= 1024
+
+
+async def test_reads_greeting_and_sends_nothing():
+    received: list[bytes] = []
+    handled = asyncio.Event()
+
+    async def server(reader, writer):
+        writer.write(b"220 AXIS M3045-V Network Camera 10.12.0 (2022) ready.\r\n")
+        await writer.drain()
+        try:
+            received.append(await asyncio.wait_for(reader.read(100), 1))
+        except TimeoutError:
+            received.append(b"")
+        writer.close()
+        handled.set()
+
+    srv = await asyncio.start_server(server, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    ctx = ScanContext(
+        targets=[IPv4Network("127.0.0.0/8")],
+        interface=None,
+        local_ip="127.0.0.1",
+        settings=ScanSettings(io_timeout=1.0),
+    )
+    module = BannerModule()
+    module.ports = frozenset({port})
+    import camscan.discovery.banner as banner
+
+    banner.BANNER_PORTS[port] = "ftp_banner"
+    try:
+        await module.probe(ctx, "127.0.0.1", {port})
+        await asyncio.wait_for(handled.wait(), 5)
+    finally:
+        del banner.BANNER_PORTS[port]
+        srv.close()
+        await srv.wait_closed()
+    assert [(e.protocol, e.value) for e in ctx.evidence] == [
+        ("ftp_banner", "220 AXIS M3045-V Network Camera 10.12.0 (2022) ready.")
+    ]
+    assert received == [b""]
