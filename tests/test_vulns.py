@@ -177,6 +177,18 @@ def test_relabel_is_only_possibly_affected(rules) -> None:
     assert found["CVE-2017-7921"].status == "possibly-affected"
 
 
+def test_builds_after_the_range_are_not_in_it_whatever_the_version(rules) -> None:
+    # EZVIZ numbers its versions its own way: V5.3.6 of 2022 is not 2016's V5.3.x.
+    found, _ = check(
+        rules,
+        manufacturer="Hikvision",
+        brand="EZVIZ",
+        model="CS-C6N-A0-1C2WFR",
+        firmware="V5.3.6 build 220408",
+    )
+    assert "CVE-2017-7921" not in found
+
+
 def test_firmware_unknown_is_a_note_not_a_vulnerability(rules) -> None:
     found, notes = check(rules, manufacturer="Hikvision", model="DS-2CD2142F-I")
     assert found == {}

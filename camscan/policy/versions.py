@@ -114,8 +114,11 @@ def in_range(fw: Firmware, lo: Firmware, hi: Firmware) -> bool | None:
     """Is (version, build) within [lo, hi]? None when the build is missing and the version
     alone sits on a boundary (cannot tell)."""
     if fw.build is not None:
-        key = (fw.version, fw.build)
-        return (lo.version, lo.build or dt.date.min) <= key <= (hi.version, hi.build or dt.date.max)
+        # Both must hold: a build released after the last affected build is not in the range
+        # whatever its version says (relabel firmware numbers its versions its own way).
+        if (lo.build and fw.build < lo.build) or (hi.build and fw.build > hi.build):
+            return False
+        return lo.version <= fw.version <= hi.version
     if lo.version < fw.version < hi.version:
         return True
     if fw.version in (lo.version, hi.version):
