@@ -74,3 +74,14 @@ def test_csv_neutralises_formulas():
     text = csv_text(sample_doc())
     assert "App-webs" not in text  # evidence isn't in the CSV, only the device fields
     assert text.splitlines()[0].startswith("ip,mac,hostname,manufacturer")
+
+
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "out.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o644

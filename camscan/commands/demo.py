@@ -32,12 +32,15 @@ def demo(
     check_writable(output)
     ok, reason = lab_available()
     if not ok:
-        if os.geteuid() != 0:
-            from camscan.lab.unpriv import reexec_unprivileged, unprivileged_available
-
-            if unprivileged_available():
-                raise typer.Exit(reexec_unprivileged(["demo", *sys.argv[2:]]))
         raise LabError(f"cannot build the lab here: {reason}")
+    if os.geteuid() != 0:
+        # Not root: the same demo, re-run inside an unprivileged user + network namespace.
+        from camscan.lab.unpriv import reexec_unprivileged
+
+        argv = [sys.executable, "-m", "camscan", "demo", "-o", output]
+        if personas is not None:
+            argv += ["--personas", str(personas)]
+        raise typer.Exit(reexec_unprivileged([*argv, *(["--quiet"] if quiet else [])]))
 
     from camscan.lab.office import Office
     from camscan.lab.personas import load_personas
