@@ -44,6 +44,7 @@ class PreparedScan:
 
 
 def prepare(opts: ScanOptions, progress: Progress | None = None) -> PreparedScan:
+    progress = progress or Progress()
     engine = Engine.load(opts.fingerprints)
     targets = list(opts.targets)
     interface = opts.interface
@@ -68,6 +69,7 @@ def prepare(opts: ScanOptions, progress: Progress | None = None) -> PreparedScan
         credentials=credentials,
         attached=attached,
         in_scope=scope.allows,
+        on_evidence=lambda _ev: _count(progress),
     )
     arp_live = any(m.name == "arp" for m in broadcast) and raw_sockets_permitted()
     if any(m.name == "arp" for m in broadcast) and not arp_live:
@@ -80,6 +82,10 @@ def prepare(opts: ScanOptions, progress: Progress | None = None) -> PreparedScan
     )
     ctx.feed_hosts_to(engine_.host_seen)
     return PreparedScan(engine, ctx, engine_, info, opts.policy)
+
+
+def _count(progress: Progress) -> None:
+    progress.evidence += 1
 
 
 def run(prepared: PreparedScan) -> ScanResult:

@@ -12,12 +12,19 @@ from rich.text import Text
 from camscan.scan import Progress
 
 
-def _render(p: Progress) -> Text:
-    return Text(
-        f"modules {p.modules_done}/{p.modules_total}  hosts {p.hosts_done}/{p.hosts_seen}"
-        f"  evidence {p.evidence}",
-        style="dim",
-    )
+class _Line:
+    """Re-rendered by rich on every refresh, so counters show as they change."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def __rich__(self) -> Text:
+        p = self.progress
+        return Text(
+            f"modules {p.modules_done}/{p.modules_total}  hosts {p.hosts_done}/{p.hosts_seen}"
+            f"  evidence {p.evidence}",
+            style="dim",
+        )
 
 
 @contextmanager
@@ -26,13 +33,5 @@ def live_progress(progress: Progress, *, enabled: bool) -> Iterator[None]:
         yield
         return
     console = Console(stderr=True)
-    with Live(_render(progress), console=console, refresh_per_second=8, transient=True) as live:
-
-        def update(p: Progress) -> None:
-            live.update(_render(p))
-
-        progress.listeners.append(update)
-        try:
-            yield
-        finally:
-            progress.listeners.remove(update)
+    with Live(_Line(progress), console=console, refresh_per_second=8, transient=True):
+        yield
