@@ -20,6 +20,7 @@ from camscan.discovery.http import http_evidence
 from camscan.discovery.rtsp import parse_response as parse_rtsp
 from camscan.discovery.rtsp import rtsp_evidence
 from camscan.discovery.tlsinfo import cert_evidence
+from camscan.discovery.vendors import VendorProtocol, all_protocols, vendor_evidence
 from camscan.errors import ParseError
 from camscan.model import Evidence
 from camscan.passive import dhcp, dns, httphead, tls
@@ -37,7 +38,11 @@ HTTP_PORTS = frozenset(
 RTSP_PORTS = frozenset({554, 8554, 10554})
 SDK_PORTS = frozenset({8000, 9000, 34567, 37777})
 TCP_PORTS = HTTP_PORTS | RTSP_PORTS | SDK_PORTS | {53}
-UDP_PORTS = frozenset({53, 67, 68, 1900, 3702, 5050, 5353, 37020, 37810})
+VENDOR_PORTS: dict[int, tuple[VendorProtocol, ...]] = {}
+for _proto in all_protocols():
+    for _port in {_proto.port, _proto.reply_port} - {None}:
+        VENDOR_PORTS[_port] = (*VENDOR_PORTS.get(_port, ()), _proto)  # type: ignore[index]
+UDP_PORTS = frozenset({53, 67, 68, 1900, 3702, 5050, 5353, 37020, 37810, *VENDOR_PORTS})
 
 _SYN_ACK = 0x12
 _ANSWER_STARTS = frozenset(b"HR\x16")  # first bytes of HTTP/, RTSP/, a TLS handshake record
@@ -89,6 +94,7 @@ class Extractor:
             5353: self._mdns,
             37020: self._sadp,
             37810: self._dahua,
+            **{port: self._vendor for port in VENDOR_PORTS},
         }
 
     def set_source(self, source: str | None) -> None:
@@ -185,6 +191,21 @@ class Extractor:
         self._emit_all(
             dahua.dahua_evidence(reply, src, module=MODULE, observed_at=ts, packet=number)
         )
+
+    def _vendor(self, number: int, ts: float, ip: str, port: int, payload: bytes) -> None:
+        """Other vendors' discovery answers (Hanwha, Bosch, Ubiquiti ...); inquiries (from
+        scanners and vendor tools) are not claimed by any protocol and are skipped."""
+        for proto in VENDOR_PORTS.get(port, ()):
+            if not proto.claims(payload):
+                continue
+            reply = proto.parse(payload)
+            src = None if ip == "0.0.0.0" else ip
+            self._emit_all(
+                vendor_evidence(
+                    reply, src, port=proto.port, module=MODULE, observed_at=ts, packet=number
+                )
+            )
+            return
 
     def _mdns(self, number: int, ts: float, ip: str, port: int, payload: bytes) -> None:
         for svc in mdns_services(payload):
