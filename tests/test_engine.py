@@ -121,3 +121,50 @@ def test_shipped_fingerprints_pass_their_own_examples():
     report = run_selftest(Engine.load())
     assert report.failures == (), "\n".join(map(str, report.failures))
     assert report.rules >= 1
+
+
+def _brute(engine, protocol, value):
+    from camscan.fingerprint.engine import mac_hex
+
+    subject = mac_registrant(value) if protocol == "mac" else value
+    return sorted(
+        r.id
+        for r in engine.rules_for(protocol)
+        if r.matcher.match(subject, mac_hex(value)) is not None
+    )
+
+
+def test_literal_prefilter_never_changes_what_matches():
+    engine = Engine.load()
+    plain = Engine(engine.rules, engine.vendors, memo=False)
+    for rule in engine.rules:
+        values = [ex.value for ex in rule.examples] + list(rule.counterexamples)
+        for v in values:
+            for variant in (v, v.upper(), v.lower(), v.swapcase(), "x" + v + "x", v[1:]):
+                want = _brute(engine, rule.protocol, variant)
+                for eng in (engine, plain, engine):  # second `engine` call: from the memo
+                    got = sorted(
+                        r.id
+                        for r, _ in eng._matches(rule.protocol, *_subject(rule.protocol, variant))
+                    )
+                    assert got == want, (rule.id, variant)
+
+
+def _subject(protocol, value):
+    from camscan.fingerprint.engine import mac_hex
+
+    if protocol == "mac":
+        return mac_registrant(value), mac_hex(value)
+    return value, ""
+
+
+def test_literal_hints():
+    import re
+
+    from camscan.fingerprint.engine import literal_hint
+
+    assert literal_hint(re.compile(r"^App-webs/")) == ("App-webs/", False)
+    assert literal_hint(re.compile(r"(?i)realm=\"hikvision\"")) == ('realm="hikvision"', True)
+    assert literal_hint(re.compile(r"^(?:Dahua|Lorex) Rtsp")) == (" Rtsp", False)
+    assert literal_hint(re.compile(r"abc|defgh")) is None  # alternation: nothing is required
+    assert literal_hint(re.compile(r"a(?:bcdef)?g")) is None  # optional group

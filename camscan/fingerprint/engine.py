@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote
 
 import netaddr
+
+try:  # the regex parser behind `re` (3.11+: re._parser); used only to find literal hints
+    import re._parser as _sre_parser
+    from re._constants import LITERAL as _LITERAL
+except ImportError:  # pragma: no cover - older layout
+    import sre_constants as _sre_constants
+    import sre_parse as _sre_parser
+
+    _LITERAL = _sre_constants.LITERAL
 
 from camscan.fingerprint.rules import (
     Rule,
@@ -57,21 +67,62 @@ def mac_registrant(mac: str) -> str:
         return ""
 
 
+def literal_hint(pattern: re.Pattern[str]) -> tuple[str, bool] | None:
+    """The longest run of literal characters every match must contain (at the top level of
+    the pattern, so never inside an alternative or an optional group), and whether it is to
+    be compared case-insensitively. None when there is no run of 3 or more."""
+    try:
+        parsed = _sre_parser.parse(pattern.pattern, pattern.flags)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    fold = bool(parsed.state.flags & re.IGNORECASE)
+    best, run = "", []
+    for op, arg in parsed:
+        if op is _LITERAL:
+            run.append(chr(arg))
+            continue
+        if len(run) > len(best):
+            best = "".join(run)
+        run = []
+    if len(run) > len(best):
+        best = "".join(run)
+    if len(best) < 3 or (fold and not best.isascii()):
+        return None
+    return (best.lower() if fold else best), fold
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    rule: Rule
+    hint: str | None = None
+    fold: bool = False
+
+
+_MEMO_SIZE = 16384
+
+
 class Engine:
     """Rules compiled once, indexed by protocol: matching one evidence item only looks at
-    the rules of its own protocol."""
+    the rules of its own protocol. A regex runs only when its required literal text is in
+    the value, and what a (protocol, value) matched is remembered (a scan sees the same
+    banners again and again)."""
 
-    def __init__(self, rules: Sequence[Rule], vendors: Vendors) -> None:
+    def __init__(self, rules: Sequence[Rule], vendors: Vendors, *, memo: bool = True) -> None:
         self.rules = list(rules)
+        self._memo_size = _MEMO_SIZE if memo else 0
         self.vendors = vendors
-        self._by_protocol: dict[str, list[Rule]] = defaultdict(list)
+        self._by_protocol: dict[str, list[_Candidate]] = defaultdict(list)
         self._exact: dict[str, dict[str, list[Rule]]] = defaultdict(lambda: defaultdict(list))
+        self._memo: OrderedDict[tuple[str, str, str], tuple[tuple[Rule, dict[str, str]], ...]]
+        self._memo = OrderedDict()
         for rule in self.rules:
             m = rule.matcher
             if m.kind == "exact" and not m.ignore_case:
                 self._exact[rule.protocol][m.pattern].append(rule)
-            else:
-                self._by_protocol[rule.protocol].append(rule)
+                continue
+            hint = literal_hint(m.regex) if m.regex is not None else None
+            cand = _Candidate(rule, *hint) if hint else _Candidate(rule)
+            self._by_protocol[rule.protocol].append(cand)
 
     @classmethod
     def load(cls, extra_dirs: Iterable[Path] = ()) -> Engine:
@@ -82,7 +133,41 @@ class Engine:
 
     def rules_for(self, protocol: str) -> list[Rule]:
         exact = [r for rules in self._exact.get(protocol, {}).values() for r in rules]
-        return exact + self._by_protocol.get(protocol, [])
+        return exact + [c.rule for c in self._by_protocol.get(protocol, [])]
+
+    def _matches(
+        self, protocol: str, subject: str, mac: str
+    ) -> tuple[tuple[Rule, dict[str, str]], ...]:
+        """(rule, named groups) of every rule of `protocol` whose matcher accepts subject."""
+        key = (protocol, subject, mac[:9])
+        hit = self._memo.get(key)
+        if hit is not None:
+            self._memo.move_to_end(key)
+            return hit
+        found: list[tuple[Rule, dict[str, str]]] = []
+        exact = self._exact.get(protocol)
+        if exact:
+            found.extend((rule, {}) for rule in exact.get(subject, ()))
+        lowered: str | None = None
+        for cand in self._by_protocol.get(protocol, ()):
+            if cand.hint is not None:
+                if cand.fold:
+                    if subject.isascii():
+                        if lowered is None:
+                            lowered = subject.lower()
+                        if cand.hint not in lowered:
+                            continue
+                elif cand.hint not in subject:
+                    continue
+            groups = cand.rule.matcher.match(subject, mac)
+            if groups is not None:
+                found.append((cand.rule, groups))
+        result = tuple(found)
+        if self._memo_size and len(subject) <= 4096:
+            self._memo[key] = result
+            if len(self._memo) > self._memo_size:
+                self._memo.popitem(last=False)
+        return result
 
     def match_value(
         self,
@@ -99,19 +184,10 @@ class Engine:
             mac = mac_hex(value)
             subject = mac_registrant(value)
         claims: list[Claim] = []
-        candidates = self._by_protocol.get(protocol, ())
-        exact = self._exact.get(protocol)
-        if exact:
-            hit = exact.get(subject)
-            if hit:
-                candidates = [*hit, *candidates]
-        for rule in candidates:
-            groups = rule.matcher.match(subject, mac)
-            if groups is None:
-                continue
+        for rule, groups in self._matches(protocol, subject, mac):
             if rule.requires and not _satisfied(rule, host):
                 continue
-            claims.append(_claim(rule, groups, subject, evidence))
+            claims.append(_claim(rule, dict(groups), subject, evidence))
         return claims
 
     def match(

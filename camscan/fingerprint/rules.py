@@ -14,6 +14,7 @@ from camscan.errors import FingerprintError
 from camscan.model import CLAIM_FIELDS, DEVICE_TYPES
 from camscan.protocols import PROTOCOLS
 
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it
 SURVEILLANCE_TYPES = frozenset({"camera", "nvr", "dvr", "encoder", "doorbell"})
 GROUP_FIELDS = frozenset({"model", "firmware", "serial", "brand"})
 _RULE_KEYS = {
@@ -251,7 +252,7 @@ def _rule(path: Path, raw: Any, vendors: Vendors) -> Rule:
 def _read_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            return yaml.load(fh, Loader=_SafeLoader)  # noqa: S506 - a safe loader
     except OSError as exc:
         raise _fail(path, None, f"cannot read: {exc.strerror}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
