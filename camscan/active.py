@@ -12,6 +12,7 @@ from camscan.discovery import registry
 from camscan.discovery.base import ScanContext, ScanSettings
 from camscan.discovery.ports import scan_ports
 from camscan.fingerprint.engine import Engine
+from camscan.fusion import attach_notes
 from camscan.model import Evidence, ScanInfo, ScanResult
 from camscan.pipeline import finish
 from camscan.scan import Progress, ScanEngine, raw_sockets_permitted
@@ -104,4 +105,7 @@ def result_of(
     info.warnings = list(prepared.ctx.warnings)
     ctx = prepared.ctx
     kept = [ev for ev in evidence if ev.ip is None or ctx.in_scope(ev.ip)]
-    return finish(kept, prepared.engine, info, prepared.policy)
+    result = finish(kept, prepared.engine, info, prepared.policy)
+    # Bare devices (notes, no evidence) name no maker: the policy has nothing to add to them.
+    attach_notes(result.devices, {ip: list(n) for ip, n in ctx.notes.items()}, ctx.in_scope)
+    return result

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from camscan.fingerprint.engine import Engine, mac_hex
@@ -35,6 +35,7 @@ class HostEvidence:
     ip: str | None = None
     mac: str | None = None
     items: list[Evidence] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def normalise_mac(mac: str | None) -> str | None:
@@ -45,18 +46,31 @@ def normalise_mac(mac: str | None) -> str | None:
 
 
 def group_by_host(evidence: Iterable[Evidence]) -> list[HostEvidence]:
-    """Group evidence per host: by MAC where the host's MAC is known, else by IP."""
+    """Group evidence per host: by MAC where the host's MAC is known, else by IP.
+
+    The link layer (protocol `mac`: ARP, DHCP, frames) says which MAC an address has. A MAC
+    an answer states in its payload (SADP, Dahua, vendor discovery) is only a claim: when it
+    contradicts the link layer's MAC for the address the answer came from, the answer stays
+    with that address and the contradiction becomes a note (a liar, or a duplicate)."""
     items = list(evidence)
-    macs_of_ip: dict[str, set[str]] = defaultdict(set)
+    bound: dict[str, set[str]] = defaultdict(set)  # ip -> MACs the link layer shows
+    stated: dict[str, set[str]] = defaultdict(set)  # ip -> MACs payloads state
     for ev in items:
         mac = normalise_mac(ev.mac)
         if ev.ip and mac:
-            macs_of_ip[ev.ip].add(mac)
+            (bound if ev.protocol == "mac" else stated)[ev.ip].add(mac)
+    owner = {mac: ip for ip, macs in bound.items() for mac in macs}
     hosts: dict[str, HostEvidence] = {}
+    lies: dict[str, dict[str, None]] = defaultdict(dict)  # ip -> notes, in order, once
     for ev in items:
         mac = normalise_mac(ev.mac)
-        if mac is None and ev.ip and len(macs_of_ip.get(ev.ip, ())) == 1:
-            mac = next(iter(macs_of_ip[ev.ip]))
+        macs = bound.get(ev.ip or "") or stated.get(ev.ip or "", set())
+        if mac is not None and ev.ip and ev.protocol != "mac" and ev.ip in bound:
+            if mac not in bound[ev.ip]:
+                lies[ev.ip][_lie_note(ev, mac, bound[ev.ip], owner.get(mac))] = None
+                mac = None
+        if mac is None and ev.ip and len(macs) == 1:
+            mac = next(iter(macs))
         if mac is not None:
             key = f"mac:{mac}"
         elif ev.ip:
@@ -69,7 +83,16 @@ def group_by_host(evidence: Iterable[Evidence]) -> list[HostEvidence]:
         if ev.ip and (host.ip is None or ev.module not in ("sadp", "dahua")):
             host.ip = ev.ip
         host.items.append(ev)
+    for host in hosts.values():
+        host.notes.extend(n for n in lies.get(host.ip or "", ()) if n not in host.notes)
     return list(hosts.values())
+
+
+def _lie_note(ev: Evidence, mac: str, link: set[str], other_ip: str | None) -> str:
+    where = f", the MAC of {other_ip}" if other_ip and other_ip != ev.ip else ""
+    return (
+        f"{ev.protocol} answer states MAC {mac}{where}; this address has {', '.join(sorted(link))}"
+    )
 
 
 def _combine(claims: Iterable[tuple[Claim, str]]) -> float:
@@ -134,7 +157,7 @@ def _resolve_brands(claims: list[tuple[Claim, str]], vendors: Vendors, notes: li
 def fuse_host(host: HostEvidence, engine: Engine) -> Device:
     pairs = [(ev.protocol, ev.value) for ev in host.items]
     seen: set[tuple[str, str, str, int | None]] = set()
-    device = Device(ip=host.ip, mac=host.mac)
+    device = Device(ip=host.ip, mac=host.mac, notes=list(host.notes))
     claims: list[tuple[Claim, str]] = []
     ports: dict[tuple[int, str], Service] = {}
     for ev in host.items:
@@ -207,6 +230,31 @@ def fuse(evidence: Iterable[Evidence], engine: Engine) -> list[Device]:
     devices = [fuse_host(h, engine) for h in group_by_host(evidence)]
     devices.sort(key=_sort_key)
     return devices
+
+
+def attach_notes(
+    devices: list[Device], notes: Mapping[str, Sequence[str]], in_scope: Callable[[str], bool]
+) -> list[Device]:
+    """Add each host's notes (ScanContext.note) to its device; a host that has notes but no
+    device (it sent nothing camscan could read) gets a bare one. Returns the new devices;
+    `devices` stays sorted."""
+    by_ip: dict[str, Device] = {}
+    for d in devices:
+        if d.ip is not None:
+            by_ip.setdefault(d.ip, d)
+    added = []
+    for ip, texts in notes.items():
+        device = by_ip.get(ip)
+        if device is None:
+            if not in_scope(ip):
+                continue
+            device = by_ip[ip] = Device(ip=ip)
+            added.append(device)
+        device.notes.extend(t for t in texts if t not in device.notes)
+    if added:
+        devices.extend(added)
+        devices.sort(key=_sort_key)
+    return added
 
 
 def _sort_key(d: Device) -> tuple[int, int, str]:

@@ -8,11 +8,13 @@ Replies get lost now and then, so addresses that stayed silent are asked a secon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import re
 import socket
 import struct
 import time
+from collections.abc import Callable
 
 from camscan.discovery.base import BroadcastModule, ScanContext
 from camscan.errors import ParseError
@@ -80,25 +82,23 @@ def arp_targets(ctx: ScanContext, limit: int = MAX_TARGETS) -> tuple[list[str], 
     return out, False
 
 
+_ARP_FRAME = struct.Struct("!6s6sHHHBBH6s4s6s4s")  # Ethernet II header + ARP for IPv4
+_BROADCAST = b"\xff" * 6
+
+
 def build_request(src_mac: bytes, src_ip: str, target_ip: str) -> bytes:
-    """One broadcast ARP who-has frame (scapy builds it)."""
-    from scapy.layers.l2 import ARP, Ether
-
-    mac = ":".join(f"{b:02x}" for b in src_mac)
-    frame = Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(
-        op=1, hwsrc=mac, psrc=src_ip, hwdst="00:00:00:00:00:00", pdst=target_ip
-    )
-    return bytes(frame)
-
-
-_ARP_REPLY = struct.Struct("!6s6sHHHBBH6s4s6s4s")
+    """One broadcast ARP who-has frame (42 bytes; the driver pads it to the minimum)."""
+    return _ARP_FRAME.pack(
+        _BROADCAST, src_mac, 0x0806, 1, 0x0800, 6, 4, 1,
+        src_mac, socket.inet_aton(src_ip), bytes(6), socket.inet_aton(target_ip),
+    )  # fmt: skip
 
 
 def parse_reply(frame: bytes) -> tuple[str, str] | None:
     """(sender ip, sender MAC) of an Ethernet ARP reply; None for anything else."""
-    if len(frame) < _ARP_REPLY.size:
+    if len(frame) < _ARP_FRAME.size:
         return None
-    _, _, ethertype, htype, ptype, hlen, plen, op, sha, spa, _, _ = _ARP_REPLY.unpack_from(frame)
+    _, _, ethertype, htype, ptype, hlen, plen, op, sha, spa, _, _ = _ARP_FRAME.unpack_from(frame)
     if (ethertype, htype, ptype, hlen, plen, op) != (0x0806, 1, 0x0800, 6, 4, 2):
         return None
     return socket.inet_ntoa(spa), ":".join(f"{b:02x}" for b in sha)
@@ -106,9 +106,13 @@ def parse_reply(frame: bytes) -> tuple[str, str] | None:
 
 class _Sweep:
     """One raw AF_PACKET socket on the interface: send who-has frames at the scan's rate and
-    hand every reply over as it arrives (hosts start their probes at once)."""
+    hand every reply to `on_reply` as it arrives (hosts start their probes at once).
 
-    def __init__(self, interface: str) -> None:
+    Replies are handled in the socket's reader callback, a whole batch per event-loop turn:
+    when the loop is busy with hundreds of host probes a turn takes milliseconds, and taking
+    one reply per turn made a /21 sweep last seconds."""
+
+    def __init__(self, interface: str, on_reply: Callable[[str, str], None]) -> None:
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
         try:
             self.sock.bind((interface, 0))
@@ -117,30 +121,30 @@ class _Sweep:
         except BaseException:
             self.sock.close()
             raise
-        self.replies: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.on_reply = on_reply
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self.sock.fileno(), self._readable)
 
     def _readable(self) -> None:
-        for _ in range(256):
+        for _ in range(1024):
             try:
                 frame = self.sock.recv(2048)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
+            except OSError:  # BlockingIOError: drained
                 return
             reply = parse_reply(frame)
             if reply is not None:
-                self.replies.put_nowait(reply)
+                self.on_reply(*reply)
 
     async def send(self, ctx: ScanContext, src_ip: str, targets: list[str]) -> None:
-        for ip in targets:
-            await ctx.limiter.pace()
-            try:
-                self.sock.send(build_request(self.mac, src_ip, ip))
-            except BlockingIOError:
-                await asyncio.sleep(0.001)
-                self.sock.send(build_request(self.mac, src_ip, ip))
+        # Every frame of the pass books its turn under the rate cap at once, ahead of the port
+        # sweeps its own replies set off: hosts are found in the first fraction of a second
+        # (0.4 s for a /21 at 5,000/s) instead of trickling in between their sweeps' connects.
+        await asyncio.gather(*(self._send_one(ctx, src_ip, ip) for ip in targets))
+
+    async def _send_one(self, ctx: ScanContext, src_ip: str, ip: str) -> None:
+        await ctx.limiter.pace()
+        with contextlib.suppress(BlockingIOError):  # a full queue: the next pass asks again
+            self.sock.send(build_request(self.mac, src_ip, ip))
 
     def close(self) -> None:
         self._loop.remove_reader(self.sock.fileno())
@@ -161,8 +165,9 @@ class ArpModule(BroadcastModule):
         targets, cut = arp_targets(ctx, self.max_targets)
         if cut:
             ctx.warn(self.name, f"only the first {self.max_targets} in-scope addresses swept")
+        replies = _Replies(ctx, self.name, set(targets))
         try:
-            sweep = _Sweep(ctx.interface)
+            sweep = _Sweep(ctx.interface, replies)
         except PermissionError:
             ctx.warn(self.name, "skipped: raw sockets need root or CAP_NET_RAW")
             return
@@ -170,13 +175,13 @@ class ArpModule(BroadcastModule):
             ctx.warn(self.name, f"skipped: {ctx.interface}: {exc.strerror or exc}")
             return
         try:
-            await self._passes(ctx, sweep, targets)
+            await self._passes(ctx, sweep, replies, targets)
         finally:
             sweep.close()
 
-    async def _passes(self, ctx: ScanContext, sweep: _Sweep, targets: list[str]) -> None:
-        wanted = set(targets)
-        found: set[str] = set()
+    async def _passes(
+        self, ctx: ScanContext, sweep: _Sweep, replies: _Replies, targets: list[str]
+    ) -> None:
         # A live host on the segment answers within milliseconds; the wait after each pass
         # only covers slow stacks. Replies get lost now and then, so ask the silent again.
         wait = min(PASS_WAIT, max(0.2, ctx.settings.listen_window / 2))
@@ -184,28 +189,34 @@ class ArpModule(BroadcastModule):
         for _ in range(PASSES):
             if not pending:
                 break
-            sender = asyncio.create_task(sweep.send(ctx, ctx.local_ip or "", pending))
-            deadline: float | None = None
-            while True:
-                if sender.done() and deadline is None:
-                    sender.result()
-                    deadline = asyncio.get_running_loop().time() + wait
-                timeout = 0.05 if deadline is None else deadline - asyncio.get_running_loop().time()
-                if timeout <= 0 or len(found) == len(wanted):
-                    break
-                try:
-                    ip, mac = await asyncio.wait_for(sweep.replies.get(), timeout)
-                except TimeoutError:
-                    continue
-                if ip not in wanted or ip in found:
-                    continue  # an answer for an address we did not ask about
-                try:
-                    ev = arp_evidence(ip, mac, module=self.name)
-                except ParseError:
-                    ctx.warn(self.name, f"{ip}: ARP reply with a bad MAC")
-                    continue
-                found.add(ip)
-                ctx.emit(ev)  # emit() also marks the host live (ctx.host_seen)
-            if not sender.done():
-                sender.cancel()
-            pending = [ip for ip in pending if ip not in found]
+            await sweep.send(ctx, ctx.local_ip or "", pending)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await replies.all_found.wait()
+            pending = [ip for ip in pending if ip not in replies.found]
+
+
+class _Replies:
+    """Turns replies into `mac` evidence: once per address asked about, nothing else."""
+
+    def __init__(self, ctx: ScanContext, module: str, wanted: set[str]) -> None:
+        self.ctx = ctx
+        self.module = module
+        self.wanted = wanted
+        self.found: set[str] = set()
+        self.all_found = asyncio.Event()
+        if not wanted:
+            self.all_found.set()
+
+    def __call__(self, ip: str, mac: str) -> None:
+        if ip not in self.wanted or ip in self.found:
+            return  # an answer for an address we did not ask about, or a repeat
+        try:
+            ev = arp_evidence(ip, mac, module=self.module)
+        except ParseError:
+            self.ctx.warn(self.module, f"{ip}: ARP reply with a bad MAC")
+            return
+        self.found.add(ip)
+        self.ctx.emit(ev)  # emit() also marks the host live (ctx.host_seen)
+        if len(self.found) == len(self.wanted):
+            self.all_found.set()

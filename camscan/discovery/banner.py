@@ -40,13 +40,28 @@ def strip_telnet(data: bytes) -> bytes:
 
 
 def banner_text(port: int, data: bytes) -> str | None:
-    """The printable banner: telnet negotiation removed, controls dropped, space collapsed."""
-    if port == 23:
-        data = strip_telnet(data)
-    text = data[:MAX_BANNER].decode("utf-8", errors="replace")
+    """The printable banner: telnet negotiation removed, controls dropped, space collapsed.
+    None for no text, and for binary junk (see is_binary)."""
+    text = decoded(port, data)
+    if is_binary(text):
+        return None
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = " ".join(text.split())
     return text or None
+
+
+def decoded(port: int, data: bytes) -> str:
+    """The greeting as text (telnet negotiation removed on port 23), nothing else cleaned."""
+    if port == 23:
+        data = strip_telnet(data)
+    return data[:MAX_BANNER].decode("utf-8", errors="replace")
+
+
+def is_binary(text: str) -> bool:
+    """True when over a quarter of the characters are undecodable or control characters: not
+    a greeting, whatever the port (a binary protocol, or garbage)."""
+    bad = sum(1 for ch in text if ch == "\ufffd" or not (ch.isprintable() or ch.isspace()))
+    return bad * 4 > len(text)
 
 
 def banner_evidence(
@@ -106,5 +121,7 @@ class BannerModule(HostModule):
                     writer.close()
                     with contextlib.suppress(Exception):
                         await writer.wait_closed()
+        if data and is_binary(decoded(port, data)):
+            ctx.note(ip, f"port {port}: the greeting is binary, not text")
         for ev in banner_evidence(port, data, ip, module=self.name):
             ctx.emit(ev)

@@ -116,6 +116,7 @@ class ScanContext:
         self._on_warning = on_warning
         self.evidence: list[Evidence] = []
         self.warnings: list[str] = []
+        self.notes: dict[str, list[str]] = {}  # ip -> what was wrong with its answers
         self._hints: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         self._warned: set[str] = set()
         self.discovery_done = asyncio.Event()  # set when every broadcast module has finished
@@ -157,6 +158,19 @@ class ScanContext:
         self.warnings.append(text)
         if self._on_warning:
             self._on_warning(text)
+
+    def note(self, ip: str, text: str) -> None:
+        """Something wrong with what one host sent (an XML bomb refused, a body cut at the
+        cap, a port that never answered): shown in that device's `notes`. Kept once, at most
+        16 per host, control characters made visible."""
+        notes = self.notes.get(ip)
+        if notes is None:
+            if len(self.notes) >= 65536:
+                return
+            notes = self.notes[ip] = []
+        text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:300])
+        if text not in notes and len(notes) < 16:
+            notes.append(text)
 
     # -- hints between modules (e.g. ONVIF XAddrs learnt by WS-Discovery) --------
     def add_hint(self, ip: str, key: str, value: str) -> None:

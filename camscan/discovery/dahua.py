@@ -239,12 +239,17 @@ class DahuaModule(BroadcastModule):
                 reply = parse(dgram.data)
             except ParseError as exc:
                 ctx.warn(self.name, f"unreadable answer from {ip}: {exc}")
+                ctx.note(ip, "unreadable Dahua discovery answer")
                 return
             per_ip[ip] = per_ip.get(ip, 0) + 1
             if per_ip[ip] > MAX_REPLIES_PER_IP:
                 ctx.warn(self.name, f"{ip} sent more than {MAX_REPLIES_PER_IP} different "
                          "answers; ignoring the rest")  # fmt: skip
+                ctx.note(ip, f"Dahua discovery: more than {MAX_REPLIES_PER_IP} different "
+                         f"answers, kept {MAX_REPLIES_PER_IP}")  # fmt: skip
                 return
+            if reply.ipv4 and reply.ipv4 != ip:
+                ctx.note(ip, f"Dahua discovery answer states address {reply.ipv4}")
             for ev in dahua_evidence(reply, ip, module=self.name, observed_at=dgram.at):
                 ctx.emit(ev)
 

@@ -83,18 +83,29 @@ def decode_text(body: bytes, content_type: str | None) -> str:
         return body.decode("utf_8", errors="replace")
 
 
-def parse_title(body: bytes, content_type: str | None) -> str | None:
-    """The page's <title> text (entities resolved, whitespace collapsed, <= 256 chars)."""
+def raw_title(body: bytes, content_type: str | None) -> str | None:
+    """The page's <title> text as the page has it (entities resolved, nothing cleaned)."""
     if b"<" not in body[:_TITLE_SCAN] and not body.startswith(
         (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
     ):
         return None
     text = decode_text(body[:_TITLE_SCAN], content_type)
     m = _TITLE.search(text)
-    if not m:
-        return None
-    title = clean_text(unescape(m.group(1)), TITLE_MAX)
-    return title or None
+    return unescape(m.group(1)) if m else None
+
+
+def parse_title(body: bytes, content_type: str | None) -> str | None:
+    """The page's <title> text (entities resolved, whitespace collapsed, <= 256 chars)."""
+    title = raw_title(body, content_type)
+    return (clean_text(title, TITLE_MAX) or None) if title is not None else None
+
+
+def has_controls(text: str) -> bool:
+    """True when text holds control characters other than tab and line breaks (a terminal
+    escape, a bell, a NUL...) or undecodable bytes (U+FFFD)."""
+    return any(
+        (unicodedata.category(c) == "Cc" and c not in "\t\r\n") or c == "\ufffd" for c in text
+    )
 
 
 def looks_binary(body: bytes, content_type: str | None) -> bool:
@@ -115,3 +126,15 @@ def body_snippet(body: bytes, content_type: str | None, limit: int = SNIPPET_MAX
     """The start of a text body: decoded, whitespace collapsed, cut to `limit` characters."""
     # Four bytes per character covers any UTF-8 text; more would only be cut off again.
     return clean_text(decode_text(body[: limit * 4], content_type), limit)
+
+
+def header_is_dirty(value: str) -> bool:
+    """has_controls for a header value decoded as latin-1 (as HTTP and RTSP heads are): the
+    bytes are judged as UTF-8, where C1 bytes are ordinary continuation bytes, so only a real
+    control character or a decode failure counts."""
+    if value.isascii():
+        return has_controls(value)
+    try:
+        return has_controls(value.encode("latin-1").decode("utf-8"))
+    except UnicodeError:
+        return True

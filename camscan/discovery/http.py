@@ -23,9 +23,17 @@ import httpx
 
 from camscan.discovery.base import HostModule, ScanContext
 from camscan.discovery.favicon import favicon_hashes, is_icon
-from camscan.discovery.html import body_snippet, clean_text, looks_binary, parse_title
+from camscan.discovery.html import (
+    body_snippet,
+    clean_text,
+    has_controls,
+    header_is_dirty,
+    looks_binary,
+    parse_title,
+    raw_title,
+)
 from camscan.discovery.httpfetch import HttpReply, fetch, header, make_client
-from camscan.discovery.tlsinfo import cert_evidence, fetch_peer_certificate
+from camscan.discovery.tlsinfo import cert_evidence, cert_problems, fetch_peer_certificate
 from camscan.errors import ParseError
 from camscan.model import Evidence
 
@@ -208,6 +216,9 @@ class _HostRun:
     def warn(self, port: int, message: str) -> None:
         self.ctx.warn(self.module.name, f"{self.ip}:{port} {message}")
 
+    def note(self, port: int, message: str) -> None:
+        self.ctx.note(self.ip, f"HTTP port {port}: {message}")
+
     async def probe_port(self, port: int) -> None:
         first = await self.root(port)
         if first is None:
@@ -239,6 +250,7 @@ class _HostRun:
         if plain_reply is not None:
             return "http", plain_reply
         self.warn(port, "no HTTP answer (" + "; ".join(reasons) + ")")
+        self.note(port, "open, but no HTTP answer (" + "; ".join(reasons) + ")")
         return None
 
     async def follow_redirects(self, scheme: str, port: int, reply: HttpReply) -> None:
@@ -287,6 +299,7 @@ class _HostRun:
             return _Failure(_reason(exc), _worth_other_scheme(exc, scheme))
 
     async def record(self, scheme: str, port: int, path: str, reply: HttpReply) -> None:
+        self.check(port, reply)
         evidence = http_evidence(
             reply.status, reply.headers, reply.body, self.ip, port, path, scheme=scheme
         )
@@ -299,21 +312,42 @@ class _HostRun:
             self.certs.add(port)
             await self.certificate(port)
 
+    def check(self, port: int, reply: HttpReply) -> None:
+        """Notes on what is wrong with an answer (the evidence keeps only clean text)."""
+        if reply.truncated:
+            cap = self.ctx.settings.max_body
+            if len(reply.body) >= cap:
+                self.note(port, f"body cut at the {cap}-byte cap")
+            else:
+                self.note(port, "body cut short (deadline or connection dropped)")
+        if any(header_is_dirty(value) for _, value in reply.headers):
+            self.note(port, "control characters or invalid UTF-8 in headers (removed)")
+        ctype = reply.header("content-type")
+        if reply.body and not looks_binary(reply.body, ctype):
+            title = raw_title(reply.body, ctype)
+            if title is not None and has_controls(title):
+                self.note(port, "control characters or invalid UTF-8 in the title (removed)")
+
     async def certificate(self, port: int) -> None:
         try:
             async with self.ctx.limiter.slot():
                 der = await fetch_peer_certificate(self.ip, port, self.ctx.settings.io_timeout)
         except (TimeoutError, OSError, ssl.SSLError) as exc:
             self.warn(port, f"TLS handshake for the certificate failed ({_reason(exc)})")
+            self.note(port, f"TLS handshake for the certificate failed ({_reason(exc)})")
             return
         if not der:
             self.warn(port, "TLS server sent no certificate")
+            self.note(port, "TLS server sent no certificate")
             return
         try:
             evidence = cert_evidence(der, self.ip, port, source=f"https://{self.ip}:{port}/")
         except ParseError as exc:
             self.warn(port, f"unreadable certificate: {exc}")
+            self.note(port, "unreadable TLS certificate")
             return
+        for problem in cert_problems(der):
+            self.note(port, problem)
         for ev in evidence:
             self.emitted.add((ev.protocol, ev.port, ev.value))
             self.ctx.emit(ev)

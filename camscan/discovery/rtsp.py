@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from camscan import __version__
 from camscan.discovery.base import HostModule, ScanContext
-from camscan.discovery.html import clean_text
+from camscan.discovery.html import clean_text, header_is_dirty
 from camscan.errors import ParseError
 from camscan.model import Evidence
 
@@ -156,13 +156,20 @@ class RtspModule(HostModule):
                 resp = parse_response(data)
             except TimeoutError:
                 ctx.warn(self.name, f"{ip}:{port} {method} timed out")
+                ctx.note(ip, f"RTSP port {port}: {method} not answered within "
+                         f"{ctx.settings.io_timeout:g}s")  # fmt: skip
                 return
             except ParseError as exc:
                 ctx.warn(self.name, f"{ip}:{port} {method}: {exc}")
+                ctx.note(ip, f"RTSP port {port}: the answer to {method} is not RTSP")
                 return
             except OSError as exc:
-                ctx.warn(self.name, f"{ip}:{port} {method}: {exc.strerror or type(exc).__name__}")
+                why = exc.strerror or type(exc).__name__
+                ctx.warn(self.name, f"{ip}:{port} {method}: {why}")
+                ctx.note(ip, f"RTSP port {port}: {method} failed ({why})")
                 return
+            if any(header_is_dirty(v) for _, v in resp.headers):
+                ctx.note(ip, f"RTSP port {port}: control characters in headers (removed)")
             for ev in rtsp_evidence(resp, ip, port, module=self.name, source=url):
                 if (ev.protocol, ev.value) not in emitted:
                     emitted.add((ev.protocol, ev.value))

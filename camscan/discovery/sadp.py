@@ -123,12 +123,17 @@ class SadpModule(BroadcastModule):
                 reply = parse(dgram.data)
             except ParseError as exc:
                 ctx.warn(self.name, f"unreadable answer from {ip}: {exc}")
+                ctx.note(ip, f"unreadable SADP answer ({str(exc).removeprefix('SADP: ')})")
                 return
             per_ip[ip] = per_ip.get(ip, 0) + 1
             if per_ip[ip] > MAX_REPLIES_PER_IP:
                 ctx.warn(self.name, f"{ip} sent more than {MAX_REPLIES_PER_IP} different "
                          "answers; ignoring the rest")  # fmt: skip
+                ctx.note(ip, f"SADP: more than {MAX_REPLIES_PER_IP} different answers, "
+                         f"kept {MAX_REPLIES_PER_IP}")  # fmt: skip
                 return
+            if reply.ipv4 and reply.ipv4 != ip:
+                ctx.note(ip, f"SADP answer states address {reply.ipv4}")
             for ev in sadp_evidence(reply, ip, module=self.name, observed_at=dgram.at):
                 ctx.emit(ev)
 

@@ -275,6 +275,7 @@ class _Answers:
             msg = parse_response(dgram.data)
         except ParseError as exc:
             ctx.warn(self.module, f"unreadable answer from {ip}: {exc}")
+            ctx.note(ip, "unreadable SSDP answer (not an HTTP-style message)")
             return
         if msg.kind == "msearch":
             return
@@ -303,6 +304,7 @@ class _Answers:
         if scheme not in ("http", "https") or host != ip:
             self.ctx.warn(self.module, f"{ip} points LOCATION at {url[:120]!r}, not at "
                           "itself; not fetched")  # fmt: skip
+            self.ctx.note(ip, "SSDP LOCATION points at another host; not fetched")
             return
         if len(locs) >= MAX_LOCATIONS_PER_IP or self.fetched >= MAX_FETCHES:
             return
@@ -322,6 +324,8 @@ class _Answers:
                 desc = parse_description(body)
             except ParseError as exc:
                 ctx.warn(self.module, f"description at {url[:120]}: {exc}")
+                reason = str(exc).removeprefix("UPnP description: ")
+                ctx.note(ip, f"UPnP description refused ({reason})")
                 return
         for ev in upnp_evidence(desc, ip, location_port(url), module=self.module, url=url):
             ctx.emit(ev)

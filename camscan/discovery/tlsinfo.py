@@ -12,6 +12,7 @@ import contextlib
 import ssl
 import time
 import warnings
+from datetime import UTC, datetime
 
 from cryptography import x509
 
@@ -67,6 +68,26 @@ def cert_names(der: bytes) -> tuple[str, str]:
     except Exception as exc:  # cryptography raises ValueError and its own Rust errors
         raise ParseError(f"not an X.509 certificate ({type(exc).__name__})") from None
     return clean_text(subject, _NAME_MAX), clean_text(issuer, _NAME_MAX)
+
+
+def cert_problems(der: bytes, now: datetime | None = None) -> list[str]:
+    """What is wrong with a certificate's validity period, as notes ("expired on ...");
+    an unreadable certificate gives no notes (cert_names reports it)."""
+    if not isinstance(der, bytes | bytearray) or not der or len(der) > _MAX_DER:
+        return []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cert = x509.load_der_x509_certificate(bytes(der))
+            start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    except Exception:  # noqa: BLE001 - cryptography's own errors, as in cert_names
+        return []
+    now = now or datetime.now(UTC)
+    if end < now:
+        return [f"TLS certificate expired on {end:%Y-%m-%d}"]
+    if start > now:
+        return [f"TLS certificate not valid before {start:%Y-%m-%d}"]
+    return []
 
 
 def cert_evidence(

@@ -1,8 +1,8 @@
 """UDP plumbing shared by the broadcast discovery modules.
 
 One call, `send_and_collect`, opens the sockets an inquiry needs, sends the inquiry out of the
-scan interface (paced by the scan's rate limiter), and keeps what comes back for a bounded
-window. The socket options are the ones the lab showed are needed (lab-recipe.md):
+scan interface (unicast probes paced by the scan's rate cap), and keeps what comes back for a
+bounded window. The socket options are the ones the lab showed are needed (lab-recipe.md):
 
 * SO_RCVBUF 4 MiB: a burst of a few hundred answers overflows the default buffer;
 * IP_MULTICAST_IF = the scan address: without it a multicast probe leaves by the default route;
@@ -176,7 +176,8 @@ async def send_and_collect(
     stop_after: int | None = None,
     on_datagram: Callable[[Datagram], None] | None = None,
 ) -> list[Datagram]:
-    """Send each payload to its (host, port), then keep answers for `listen` seconds.
+    """Send each payload to its (host, port) and keep answers for `listen` seconds from the
+    first send (and at least `listen / 2` after the last one, for widely spaced repeats).
 
     Answers are de-duplicated (same bytes from the same address), our own inquiries heard back
     are dropped, and at most `max_datagrams` are kept. `stop_after` ends the window early once
@@ -203,9 +204,12 @@ async def send_and_collect(
                          "answers sent there will be missed")  # fmt: skip
                 continue
             transports.append(await _endpoint(loop, collector, extra))
+        first = loop.time()
         await _send_all(ctx, module, main, transport, payloads, spacing)
+        listen = max(0.0, listen)
+        deadline = max(first + listen, loop.time() + listen / 2)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(max(0.0, listen)):
+            async with asyncio.timeout_at(deadline):
                 await collector.done.wait()
     finally:
         for t in transports:
@@ -254,13 +258,28 @@ async def _send_all(
     payloads: Sequence[tuple[bytes, tuple[str, int]]],
     spacing: float,
 ) -> None:
+    directed = set(broadcast_addresses(ctx))
     for i, (data, addr) in enumerate(payloads):
         if i and spacing > 0:
             await asyncio.sleep(spacing)
-        async with ctx.limiter.slot():
-            try:
-                sock.sendto(data, addr)
-            except BlockingIOError:
-                transport.sendto(data, addr)  # asyncio buffers it until writable
-            except OSError as exc:
-                ctx.warn(module, f"cannot send to {addr[0]}:{addr[1]} ({exc.strerror or exc})")
+        # A unicast datagram is a probe of one host and waits for the rate cap. A multicast or
+        # broadcast inquiry is one datagram for the whole segment: it is not queued behind
+        # thousands of host probes (at 1,000 hosts that delayed WS-Discovery by 8 s). Nothing
+        # holds a concurrency slot: a datagram is sent at once, nothing stays in flight.
+        if not (addr[0] in directed or _is_group(addr[0])):
+            await ctx.limiter.pace()
+        try:
+            sock.sendto(data, addr)
+        except BlockingIOError:
+            transport.sendto(data, addr)  # asyncio buffers it until writable
+        except OSError as exc:
+            ctx.warn(module, f"cannot send to {addr[0]}:{addr[1]} ({exc.strerror or exc})")
+
+
+def _is_group(host: str) -> bool:
+    """True for a multicast group or the limited broadcast address."""
+    try:
+        addr = ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return addr.is_multicast or addr == ipaddress.IPv4Address("255.255.255.255")

@@ -70,12 +70,17 @@ class VendorModule(BroadcastModule):
                 reply = proto.parse(dgram.data)
             except ParseError as exc:
                 ctx.warn(self.name, f"unreadable answer from {ip}: {exc}")
+                ctx.note(ip, f"unreadable {proto.vendor} discovery answer")
                 return
             per_ip[ip] = per_ip.get(ip, 0) + 1
             if per_ip[ip] > MAX_REPLIES_PER_IP:
                 ctx.warn(self.name, f"{ip} sent more than {MAX_REPLIES_PER_IP} different "
                          "answers; ignoring the rest")  # fmt: skip
+                ctx.note(ip, f"{proto.vendor} discovery: more than {MAX_REPLIES_PER_IP} "
+                         f"different answers, kept {MAX_REPLIES_PER_IP}")  # fmt: skip
                 return
+            if reply.ipv4 and reply.ipv4 != ip:
+                ctx.note(ip, f"{proto.vendor} discovery answer states address {reply.ipv4}")
             for ev in vendor_evidence(
                 reply, ip, port=proto.port, module=self.name, observed_at=dgram.at
             ):

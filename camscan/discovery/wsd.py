@@ -26,6 +26,7 @@ MAX_MESSAGE = 64 * 1024  # a UDP datagram cannot be larger
 MAX_MATCHES = 32  # ProbeMatch elements read from one message
 MAX_ITEMS = 64  # scopes / types / xaddrs kept per match
 MAX_ENDPOINTS_PER_IP = 4  # distinct endpoints believed from one address
+MAX_COUNTED = 10_000  # endpoints over the cap counted per address (for the note)
 PROBE_SPACING = 0.1  # s between the repeated probes (WS-Discovery's UDP repeat)
 
 _NS = {
@@ -187,13 +188,15 @@ def xaddr_hints(msg: WsdMessage, ip: str) -> list[str]:
 
 
 class _Answers:
-    """Turns datagrams into evidence: dedupe by (ip, endpoint), a cap per address."""
+    """Turns datagrams into evidence: dedupe by (ip, endpoint), a cap per address. `finish()`
+    notes the hosts that announced more endpoints than the cap."""
 
     def __init__(self, ctx: ScanContext, module: str, only_ip: str | None = None) -> None:
         self.ctx = ctx
         self.module = module
         self.only_ip = only_ip
         self.endpoints: dict[str, set[str]] = {}
+        self.ignored: dict[str, set[str]] = {}  # endpoints over the cap, counted (capped)
 
     def __call__(self, dgram: Datagram) -> None:
         ctx, ip = self.ctx, dgram.addr[0]
@@ -203,6 +206,7 @@ class _Answers:
             msg = parse_message(dgram.data)
         except ParseError as exc:
             ctx.warn(self.module, f"unreadable answer from {ip}: {exc}")
+            ctx.note(ip, f"unreadable WS-Discovery answer ({_reason(exc)})")
             return
         if msg.action in ("Probe", "Resolve"):
             return  # another client's request, not an answer
@@ -213,9 +217,10 @@ class _Answers:
             if key in seen:
                 continue
             if len(seen) >= MAX_ENDPOINTS_PER_IP:
-                ctx.warn(self.module, f"{ip} announced more than {MAX_ENDPOINTS_PER_IP} "
-                         "endpoints; ignoring the rest")  # fmt: skip
-                break
+                ignored = self.ignored.setdefault(ip, set())
+                if len(ignored) < MAX_COUNTED:
+                    ignored.add(key)
+                continue
             seen.add(key)
             fresh.append(m)
         if not fresh:
@@ -227,6 +232,19 @@ class _Answers:
             ctx.emit(ev)
         if not kept.types and not kept.scopes:
             ctx.host_seen(ip)
+
+    def finish(self) -> None:
+        for ip, ignored in self.ignored.items():
+            total = len(self.endpoints[ip]) + len(ignored)
+            more = "+" if len(ignored) >= MAX_COUNTED else ""
+            self.ctx.warn(self.module, f"{ip} announced more than {MAX_ENDPOINTS_PER_IP} "
+                          f"endpoints ({total}{more}); kept {MAX_ENDPOINTS_PER_IP}")  # fmt: skip
+            self.ctx.note(ip, f"WS-Discovery: {total}{more} endpoints from one host, kept "
+                          f"{MAX_ENDPOINTS_PER_IP}")  # fmt: skip
+
+
+def _reason(exc: ParseError) -> str:
+    return str(exc).removeprefix("WS-Discovery: ")
 
 
 def _probes(dest: tuple[str, int]) -> list[tuple[bytes, tuple[str, int]]]:
@@ -248,15 +266,19 @@ class WsdModule(BroadcastModule):
 
     async def run(self, ctx: ScanContext) -> None:
         payloads = [p for dest in self.destinations for p in _probes(dest)]
-        await send_and_collect(
-            ctx,
-            payloads,
-            ctx.settings.listen_window,
-            ctx.settings.max_datagrams,
-            module=self.name,
-            spacing=PROBE_SPACING,
-            on_datagram=_Answers(ctx, self.name),
-        )
+        answers = _Answers(ctx, self.name)
+        try:
+            await send_and_collect(
+                ctx,
+                payloads,
+                ctx.settings.listen_window,
+                ctx.settings.max_datagrams,
+                module=self.name,
+                spacing=PROBE_SPACING,
+                on_datagram=answers,
+            )
+        finally:
+            answers.finish()
 
 
 class WsdUnicastModule(HostModule):
@@ -271,15 +293,19 @@ class WsdUnicastModule(HostModule):
     async def probe(self, ctx: ScanContext, ip: str, open_ports: set[int]) -> None:
         if ctx.on_link(ip) or not ctx.in_scope(ip):
             return  # on-link hosts got the multicast probe
-        await send_and_collect(
-            ctx,
-            _probes((ip, self.port))[:2],
-            min(ctx.settings.io_timeout, ctx.settings.listen_window),
-            16,
-            module=self.name,
-            stop_after=2,
-            on_datagram=_Answers(ctx, self.name, only_ip=ip),
-        )
+        answers = _Answers(ctx, self.name, only_ip=ip)
+        try:
+            await send_and_collect(
+                ctx,
+                _probes((ip, self.port))[:2],
+                min(ctx.settings.io_timeout, ctx.settings.listen_window),
+                16,
+                module=self.name,
+                stop_after=2,
+                on_datagram=answers,
+            )
+        finally:
+            answers.finish()
 
 
 __all__ = [

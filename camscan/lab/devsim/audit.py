@@ -16,6 +16,8 @@ Record kinds:
                    anything unparsable on 37020/37810/5050/7701/1757/10001)
   sdk_data         bytes sent to a proprietary SDK/login port (Hikvision 8000, Dahua 37777,
                    Reolink 9000) — a read-only scanner only connects there
+  xxe_fetch        a GET of a URL only named by an external entity of a hostile persona's
+                   XML (the scanner's XML parser resolved it)
 
 A line: {"ts", "persona", "ip", "proto", "port", "peer", "kind", "detail"} plus, for
 credentials, "username" (never a password)."""
@@ -36,7 +38,8 @@ AUTH_READ = "authenticated_read"
 ONVIF_AUTH_READ = "onvif_authenticated_read"
 NON_DISCOVERY = "non_discovery"
 SDK_DATA = "sdk_data"
-KINDS = (WRITE, BAD_CREDENTIALS, ONVIF_AUTH_READ, AUTH_READ, NON_DISCOVERY, SDK_DATA)
+XXE_FETCH = "xxe_fetch"
+KINDS = (WRITE, BAD_CREDENTIALS, ONVIF_AUTH_READ, AUTH_READ, NON_DISCOVERY, SDK_DATA, XXE_FETCH)
 
 _MAX_DETAIL = 300
 

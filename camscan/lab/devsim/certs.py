@@ -33,7 +33,7 @@ class CertStore:
         self._dir = tempfile.TemporaryDirectory(prefix="camscan-devsim-")
         self._key: rsa.RSAPrivateKey | None = None
         self._key_path: Path | None = None
-        self._contexts: dict[tuple[str, str], ssl.SSLContext] = {}
+        self._contexts: dict[tuple[str, str, bool], ssl.SSLContext] = {}
         self._serial = 0x1000
 
     def _ensure_key(self) -> Path:
@@ -49,30 +49,39 @@ class CertStore:
             )
         return self._key_path
 
-    def certificate_pem(self, subject: str, issuer: str | None = None) -> bytes:
+    def certificate_pem(
+        self, subject: str, issuer: str | None = None, expired: bool = False
+    ) -> bytes:
+        """A certificate valid from 400 days ago for ten years; an `expired` one ended 30
+        days ago (after a two-year life)."""
         key_path = self._ensure_key()
         assert self._key is not None and key_path
         self._serial += 1
         now = dt.datetime.now(dt.UTC)
+        start, end = now - dt.timedelta(days=400), now + dt.timedelta(days=3650)
+        if expired:
+            start, end = now - dt.timedelta(days=760), now - dt.timedelta(days=30)
         cert = (
             x509.CertificateBuilder()
             .subject_name(parse_name(subject))
             .issuer_name(parse_name(issuer or subject))
             .public_key(self._key.public_key())
             .serial_number(self._serial)
-            .not_valid_before(now - dt.timedelta(days=400))
-            .not_valid_after(now + dt.timedelta(days=3650))
+            .not_valid_before(start)
+            .not_valid_after(end)
             .sign(self._key, hashes.SHA256())
         )
         return cert.public_bytes(serialization.Encoding.PEM)
 
-    def context(self, subject: str, issuer: str | None = None) -> ssl.SSLContext:
-        key = (subject, issuer or "")
+    def context(
+        self, subject: str, issuer: str | None = None, expired: bool = False
+    ) -> ssl.SSLContext:
+        key = (subject, issuer or "", expired)
         ctx = self._contexts.get(key)
         if ctx is None:
             key_path = self._ensure_key()
             cert_path = Path(self._dir.name) / f"cert{len(self._contexts)}.pem"
-            cert_path.write_bytes(self.certificate_pem(subject, issuer))
+            cert_path.write_bytes(self.certificate_pem(subject, issuer, expired))
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             ctx.load_cert_chain(cert_path, key_path)

@@ -50,7 +50,7 @@ import struct
 from typing import Any
 
 from camscan.errors import ParseError
-from camscan.lab.devsim import audit
+from camscan.lab.devsim import audit, hostile
 from camscan.lab.devsim.context import SimContext
 from camscan.lab.devsim.udp import Send, open_udp
 from camscan.lab.personas import Persona
@@ -93,15 +93,16 @@ def dhip_reply(persona: Persona) -> bytes:
     for key in ("HttpPort", "HttpsPort", "Port"):
         if isinstance(info.get(key), str) and info[key].isdigit():
             info[key] = int(info[key])
+    ip, mac = hostile.claimed(persona)
     info["IPv4Address"] = {
-        "IPAddress": persona.ip,
+        "IPAddress": ip,
         "SubnetMask": persona.netmask,
         "DefaultGateway": persona.gateway,
         "DhcpEnable": False,
     }
     info["IPv6Address"] = {"IPAddress": "::/64", "DefaultGateway": "::", "DhcpEnable": False}
     return build_dhip(
-        {"mac": persona.mac, "method": "client.notifyDevInfo", "params": {"deviceInfo": info}}
+        {"mac": mac, "method": "client.notifyDevInfo", "params": {"deviceInfo": info}}
     )
 
 
@@ -113,9 +114,10 @@ def legacy_reply(persona: Persona) -> bytes:
     body = bytearray(0x5C - 0x20)
     dev = conf["device_type"].encode()[:16]
     body[0x08 : 0x08 + len(dev)] = dev
-    ip4 = [ipaddress.IPv4Address(a).packed for a in (persona.ip, persona.netmask, persona.gateway)]
+    ip, mac_text = hostile.claimed(persona)
+    ip4 = [ipaddress.IPv4Address(a).packed for a in (ip, persona.netmask, persona.gateway)]
     body[0x18:0x28] = ip4[0] + ip4[1] + ip4[2] + ip4[2]
-    mac = persona.mac.encode()
+    mac = mac_text.encode()
     body[0x28 : 0x28 + len(mac)] = mac
     payload = bytes(body) + text
     header = struct.pack("<B3xI24x", LEGACY_REPLY, len(payload))
@@ -142,7 +144,10 @@ async def serve_dhip(persona: Persona, ctx: SimContext) -> list[asyncio.BaseTran
                 f"DHIP method={str(method)[:80]}",
             )
             return
-        send(dhip_reply(persona), src)
+        send(
+            hostile.garbage(persona, "dhip") if persona.mode("garbage") else dhip_reply(persona),
+            src,
+        )
 
     label = f"dhip {persona.name}"
     return await open_udp(ctx, persona.ip, DHIP_PORT, [DHIP_GROUP], on_packet, label)

@@ -16,7 +16,7 @@ import struct
 from typing import Any
 
 from camscan.errors import ParseError
-from camscan.lab.devsim import audit, onvif, ssdp
+from camscan.lab.devsim import audit, hostile, onvif, ssdp
 from camscan.lab.devsim.auth import check_authorization, fill_nonce
 from camscan.lab.devsim.context import SimContext
 from camscan.lab.devsim.wire import (
@@ -63,12 +63,16 @@ class HttpService:
         servers = []
         for port, tls in http_ports(self.persona):
             ssl_ctx = None
-            if tls:
+            if tls and not self.persona.mode("tls_garbage"):
                 cert = self.conf.get("tls") or {"subject": f"CN={self.persona.ip}"}
-                ssl_ctx = self.ctx.certs.context(cert["subject"], cert.get("issuer"))
+                expired = self.persona.mode("tls_expired")
+                ssl_ctx = self.ctx.certs.context(cert["subject"], cert.get("issuer"), expired)
 
-            async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter, port=port) -> None:
-                await self._handle(r, w, port)
+            async def handler(
+                r: asyncio.StreamReader, w: asyncio.StreamWriter, port=port, tls=tls
+            ) -> None:
+                if not await hostile.take_connection(self.persona, r, w, port=port, tls=tls):
+                    await self._handle(r, w, port)
 
             servers.append(
                 await asyncio.start_server(
@@ -105,6 +109,9 @@ class HttpService:
             except ParseError:
                 writer.write(self._plain(400, "HTTP/1.1"))
                 return
+            if hostile.streams_http(self.persona):
+                await hostile.stream_http(self.persona, req, writer)
+                return
             writer.write(self.respond(req, body, port, peer))
             await asyncio.wait_for(writer.drain(), READ_TIMEOUT)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
@@ -120,13 +127,20 @@ class HttpService:
         version = "HTTP/1.1" if req.version == "HTTP/1.1" else "HTTP/1.0"
         head_only = req.method == "HEAD"
         authorized = self._check_auth(req, port, peer)
+        if req.path in hostile.XXE_PATHS and self.persona.mode("xml_xxe"):
+            self._audit(port, peer, audit.XXE_FETCH, f"{req.method} {req.target}")
+            return self._plain(404, version)
+        if self.persona.mode("http_control_chars") and req.path != ONVIF_PATH:
+            return hostile.control_chars_answer(head_only)
         if self.persona.has("onvif") and req.path.lower() == ONVIF_PATH:
             return self._onvif(req, body, port, peer, authorized, version)
         if req.method not in ("GET", "HEAD"):
             self._audit(port, peer, audit.WRITE, f"{req.method} {req.target}")
             return self._plain(405, version, [("Allow", "GET, HEAD")])
         if self.persona.has("ssdp") and req.path == ssdp.desc_path(self.persona):
-            xml = ssdp.description_xml(self.persona)
+            xml = hostile.poisoned(
+                self.persona, ssdp.description_xml(self.persona), "root", "friendlyName"
+            )
             return self._ok(version, xml, 'text/xml; charset="utf-8"', head_only)
         if req.path == "/favicon.ico" and self.conf.get("favicon"):
             return self._ok(version, favicon_bytes(self.conf["favicon"]), "image/x-icon", head_only)

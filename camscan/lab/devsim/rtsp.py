@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 from camscan.errors import ParseError
-from camscan.lab.devsim import audit
+from camscan.lab.devsim import audit, hostile
 from camscan.lab.devsim.auth import check_authorization, fill_nonce
 from camscan.lab.devsim.context import SimContext
 from camscan.lab.devsim.wire import MAX_HEAD, Request, parse_request_head, render_response
@@ -31,8 +31,12 @@ class RtspService:
         self.port = int(self.conf.get("port", 554))
 
     async def start(self) -> list[asyncio.AbstractServer]:
+        async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            if not await hostile.take_connection(self.persona, r, w, port=self.port, rtsp=True):
+                await self._handle(r, w)
+
         server = await asyncio.start_server(
-            self._handle, self.persona.ip, self.port, reuse_address=True, limit=MAX_HEAD, backlog=64
+            handler, self.persona.ip, self.port, reuse_address=True, limit=MAX_HEAD, backlog=64
         )
         return [server]
 

@@ -32,7 +32,7 @@ import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
 
 from camscan.errors import ParseError
-from camscan.lab.devsim import audit
+from camscan.lab.devsim import audit, hostile
 from camscan.lab.devsim.context import SimContext
 from camscan.lab.devsim.udp import Send, open_udp
 from camscan.lab.personas import Persona
@@ -71,9 +71,10 @@ def build_probe_match(persona: Persona, probe_uuid: str) -> bytes:
     fields = dict(persona.block("sadp")["fields"])
     ordered: list[tuple[str, object]] = [("Uuid", probe_uuid), ("Types", "inquiry")]
     ordered += [(k, fields.pop(k)) for k in _HEAD if k in fields]
+    ip, mac = hostile.claimed(persona)
     ordered += [
-        ("MAC", persona.mac.replace(":", "-")),
-        ("IPv4Address", persona.ip),
+        ("MAC", mac.replace(":", "-")),
+        ("IPv4Address", ip),
         ("IPv4SubnetMask", persona.netmask),
         ("IPv4Gateway", persona.gateway),
     ]
@@ -96,7 +97,11 @@ async def serve(persona: Persona, ctx: SimContext) -> list[asyncio.BaseTransport
                 persona, "sadp", SADP_PORT, src, audit.NON_DISCOVERY, f"SADP Types={probe.types}"
             )
             return
-        send(build_probe_match(persona, probe.uuid), src)
+        if persona.mode("garbage"):
+            send(hostile.garbage(persona, "sadp"), src)
+            return
+        reply = build_probe_match(persona, probe.uuid)
+        send(hostile.poisoned(persona, reply, "ProbeMatch", "DeviceDescription"), src)
 
     label = f"sadp {persona.name}"
     return await open_udp(ctx, persona.ip, SADP_PORT, [SADP_GROUP], on_packet, label)

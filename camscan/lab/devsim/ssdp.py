@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from camscan.errors import ParseError
+from camscan.lab.devsim import hostile
 from camscan.lab.devsim.context import SimContext
 from camscan.lab.devsim.udp import Send, open_udp
 from camscan.lab.devsim.wire import http_date
@@ -140,7 +141,10 @@ async def serve(persona: Persona, ctx: SimContext) -> list[asyncio.BaseTransport
             return  # NOTIFYs and other SSDP chatter
         if search.man.lower() != "ssdp:discover":
             return
-        for reply in responses_for(persona, search.st):
+        replies = responses_for(persona, search.st)
+        if persona.mode("garbage"):
+            replies = [hostile.garbage(persona, f"ssdp{i}") for i in range(len(replies))]
+        for reply in replies:
             delay = ctx.rng.uniform(0, min(max(search.mx, 0), 1))
             loop.call_later(delay, send, reply, src)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from camscan.lab.devsim import audit
+from camscan.lab.devsim import audit, hostile
 from camscan.lab.devsim.context import SimContext
 from camscan.lab.personas import Persona
 
@@ -30,7 +30,8 @@ class TcpService:
             async def handler(
                 r: asyncio.StreamReader, w: asyncio.StreamWriter, port: int = port, spec=spec
             ) -> None:
-                await self._handle(r, w, port, spec or {})
+                if not await hostile.take_connection(self.persona, r, w, port=port):
+                    await self._handle(r, w, port, spec or {})
 
             server = await asyncio.start_server(
                 handler, self.persona.ip, port, reuse_address=True, backlog=64

@@ -21,6 +21,7 @@ import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
 
 from camscan.errors import ParseError
+from camscan.lab.devsim import hostile
 from camscan.lab.devsim.context import SimContext
 from camscan.lab.devsim.udp import Send, open_udp
 from camscan.lab.personas import Persona
@@ -113,7 +114,7 @@ def xaddrs(persona: Persona) -> str:
     return persona.block("wsd").get("xaddrs") or f"http://{persona.ip}/onvif/device_service"
 
 
-def build_probe_matches(persona: Persona, relates_to: str) -> bytes:
+def build_probe_matches(persona: Persona, relates_to: str, endpoint: str | None = None) -> bytes:
     w = persona.block("wsd")
     used = {q.rpartition(":")[0] for q in w["types"].split()}
     ns_decl = "".join(f' xmlns:{p}="{KNOWN_NS[p]}"' for p in sorted(used) if p in KNOWN_NS)
@@ -129,7 +130,7 @@ def build_probe_matches(persona: Persona, relates_to: str) -> bytes:
         f"<wsa:Action>{ACTION_MATCHES}</wsa:Action>"
         "</SOAP-ENV:Header><SOAP-ENV:Body><d:ProbeMatches><d:ProbeMatch>"
         "<wsa:EndpointReference>"
-        f"<wsa:Address>urn:uuid:{persona.uuid}</wsa:Address>"
+        f"<wsa:Address>urn:uuid:{endpoint or persona.uuid}</wsa:Address>"
         "</wsa:EndpointReference>"
         f"<d:Types>{escape(w['types'])}</d:Types>"
         f"<d:Scopes>{escape(scopes)}</d:Scopes>"
@@ -142,14 +143,29 @@ def build_probe_matches(persona: Persona, relates_to: str) -> bytes:
 async def serve(persona: Persona, ctx: SimContext) -> list[asyncio.BaseTransport]:
     loop = asyncio.get_running_loop()
     max_delay = persona.block("wsd").get("max_delay_ms", APP_MAX_DELAY_MS) / 1000
+    flooded: set[str] = set()
 
     def on_packet(data: bytes, src: tuple[str, int], send: Send) -> None:
         try:
             probe = parse_probe(data)
         except ParseError:
             return  # Hello/Bye/Resolve from others, or junk: a device stays quiet
-        if matches(probe, persona):
+        if not matches(probe, persona):
+            return
+        if persona.mode("wsd_flood"):
+            if probe.message_id not in flooded and len(flooded) < 64:
+                flooded.add(probe.message_id)
+                replies = hostile.flood_replies(
+                    persona, lambda e, r: build_probe_matches(persona, r, e), probe.message_id
+                )
+                for reply in replies:
+                    send(reply, src)
+            return
+        if persona.mode("garbage"):
+            reply = hostile.garbage(persona, "wsd")
+        else:
             reply = build_probe_matches(persona, probe.message_id)
-            loop.call_later(ctx.rng.uniform(0, max_delay), send, reply, src)
+            reply = hostile.poisoned(persona, reply, "SOAP-ENV:Envelope", "Scopes")
+        loop.call_later(ctx.rng.uniform(0, max_delay), send, reply, src)
 
     return await open_udp(ctx, persona.ip, WSD_PORT, [WSD_GROUP], on_packet, f"wsd {persona.name}")

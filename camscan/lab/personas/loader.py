@@ -30,6 +30,7 @@ from camscan.lab.personas.model import Persona, build_persona
 from camscan.lab.personas.schema import PERSONA_SCHEMA
 
 DEFAULT_PERSONAS = Path(__file__).with_name("office.yaml")
+HOSTILE_PERSONAS = Path(__file__).with_name("hostile.yaml")  # to put next to the office
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 _VALIDATOR = jsonschema.Draft202012Validator(PERSONA_SCHEMA)
 # the C loader reads a 1,000-device file in 0.8 s instead of 3 s

@@ -44,6 +44,11 @@ class Persona:
     services: dict[str, Any]
     source: str = "<inline>"
     spec: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    hostile_modes: tuple[str, ...] = ()  # see camscan.lab.devsim.hostile.MODES
+
+    def mode(self, name: str) -> bool:
+        """True when the persona misbehaves in this hostile mode."""
+        return name in self.hostile_modes
 
     @property
     def netmask(self) -> str:
@@ -121,11 +126,12 @@ def build_persona(spec: dict[str, Any], source: str) -> Persona:
         prefix=prefix,
         gateway=gateway,
         truth=dict(spec["truth"]),
-        hostile=bool(spec.get("hostile", False)),
+        hostile=bool(spec.get("hostile", False)) or bool(spec.get("hostile_modes")),
         device=device,
         credentials=Credentials(creds["username"], creds["password"]) if creds else None,
         uuid=device["uuid"],
         services=services,
         source=source,
         spec=spec,
+        hostile_modes=tuple(spec.get("hostile_modes") or ()),
     )

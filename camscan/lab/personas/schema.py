@@ -130,6 +130,27 @@ _TCP = {
     "additionalProperties": _obj({"banner": _NSTR, "audit_data": {"type": "boolean"}}),
 }
 
+# What a hostile persona does wrong (implemented by camscan.lab.devsim.hostile).
+HOSTILE_MODES: dict[str, str] = {
+    "xml_bomb": "every XML answer (WS-Discovery, SADP, UPnP description) is a billion-laughs "
+    "entity bomb",
+    "xml_xxe": "every XML answer declares external entities: a local file and a URL on the "
+    "device itself (fetching it is audited as xxe_fetch)",
+    "wsd_flood": "each WS-Discovery probe draws 500 ProbeMatches, each with a fresh endpoint",
+    "http_huge_body": "HTTP answers announce a 1 GB body and stream it",
+    "http_slowloris": "HTTP answer heads trickle at one byte per second",
+    "http_endless_chunked": "HTTP answers are chunked and never end",
+    "http_control_chars": "HTTP headers and <title> carry terminal escapes, C0/C1 controls "
+    "and invalid UTF-8",
+    "tls_expired": "TLS ports present a certificate that expired",
+    "tls_garbage": "TLS ports answer the ClientHello with random bytes",
+    "rtsp_silent": "the RTSP port accepts connections and never answers",
+    "tcp_reset": "every TCP connection is reset as soon as it is accepted",
+    "garbage": "every TCP port and discovery answer is random bytes",
+    "liar": "SADP and Dahua discovery answers state device.claim_ip and device.claim_mac "
+    "(another device's) instead of the persona's own",
+}
+
 TRUTH_KEYS = ("manufacturer", "brand", "model", "firmware", "device_type", "is_surveillance")
 DEVICE_TYPES = ("camera", "nvr", "dvr", "encoder", "doorbell", "other", "unknown")
 
@@ -155,7 +176,11 @@ PERSONA_SCHEMA: dict[str, Any] = _obj(
         "prefix": {"type": "integer", "minimum": 8, "maximum": 32},
         "gateway": _STR,
         "hostile": {"type": "boolean"},
-        "hostile_modes": {"type": "array", "items": _STR},
+        "hostile_modes": {
+            "type": "array",
+            "items": {"enum": list(HOSTILE_MODES)},
+            "uniqueItems": True,
+        },
         "device": {"type": "object", "additionalProperties": {"type": ["string", "integer"]}},
         "credentials": {
             "oneOf": [
