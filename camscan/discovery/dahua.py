@@ -14,8 +14,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from camscan.discovery.answers import answer_handler
 from camscan.discovery.base import BroadcastModule, ScanContext
-from camscan.discovery.udp import Datagram, Listener, broadcast_addresses, send_and_collect
+from camscan.discovery.udp import Listener, broadcast_addresses, send_and_collect
 from camscan.discovery.wire import (
     clean_key,
     cstr,
@@ -37,7 +38,6 @@ HEADER = 0x20
 MAX_BODY = 64 * 1024
 MAX_FIELDS = 128
 MAX_VALUE = 512
-MAX_REPLIES_PER_IP = 4
 _KV = re.compile(r"([A-Za-z][A-Za-z0-9_.]{0,63})=([^\r\n\x00&]*)")
 
 
@@ -229,29 +229,14 @@ class DahuaModule(BroadcastModule):
         return [(search, d) for d in dhip] + [(old, d) for d in legacy]
 
     async def run(self, ctx: ScanContext) -> None:
-        per_ip: dict[str, int] = {}
-
-        def handle(dgram: Datagram) -> None:
-            ip = dgram.addr[0]
-            if not ctx.in_scope(ip) or _is_request(dgram.data):
-                return
-            try:
-                reply = parse(dgram.data)
-            except ParseError as exc:
-                ctx.warn(self.name, f"unreadable answer from {ip}: {exc}")
-                ctx.note(ip, "unreadable Dahua discovery answer")
-                return
-            per_ip[ip] = per_ip.get(ip, 0) + 1
-            if per_ip[ip] > MAX_REPLIES_PER_IP:
-                ctx.warn(self.name, f"{ip} sent more than {MAX_REPLIES_PER_IP} different "
-                         "answers; ignoring the rest")  # fmt: skip
-                ctx.note(ip, f"Dahua discovery: more than {MAX_REPLIES_PER_IP} different "
-                         f"answers, kept {MAX_REPLIES_PER_IP}")  # fmt: skip
-                return
-            if reply.ipv4 and reply.ipv4 != ip:
-                ctx.note(ip, f"Dahua discovery answer states address {reply.ipv4}")
-            for ev in dahua_evidence(reply, ip, module=self.name, observed_at=dgram.at):
-                ctx.emit(ev)
+        handle = answer_handler(
+            ctx,
+            self.name,
+            "Dahua discovery",
+            skip=_is_request,
+            parse=parse,
+            to_evidence=lambda r, ip, at: dahua_evidence(r, ip, module=self.name, observed_at=at),
+        )
 
         await send_and_collect(
             ctx,

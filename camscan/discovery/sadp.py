@@ -10,8 +10,9 @@ import re
 import uuid as _uuid
 from dataclasses import dataclass, field
 
+from camscan.discovery.answers import answer_handler
 from camscan.discovery.base import BroadcastModule, ScanContext
-from camscan.discovery.udp import Datagram, Listener, send_and_collect
+from camscan.discovery.udp import Listener, send_and_collect
 from camscan.discovery.wire import evidence, ipv4_text, local, normalize_mac, parse_xml
 from camscan.errors import ParseError
 from camscan.model import Evidence
@@ -22,7 +23,6 @@ PORT = 37020
 MAX_REPLY = 64 * 1024
 MAX_FIELDS = 128
 MAX_VALUE = 512
-MAX_REPLIES_PER_IP = 4
 _PROBE_ROOT = re.compile(rb"^\s*(?:<\?xml[^>]*\?>)?\s*<Probe>", re.S)
 
 
@@ -113,29 +113,15 @@ class SadpModule(BroadcastModule):
 
     async def run(self, ctx: ScanContext) -> None:
         inquiry = build_inquiry(str(_uuid.uuid4()))
-        per_ip: dict[str, int] = {}
-
-        def handle(dgram: Datagram) -> None:
-            ip = dgram.addr[0]
-            if not ctx.in_scope(ip) or is_inquiry(dgram.data):
-                return
-            try:
-                reply = parse(dgram.data)
-            except ParseError as exc:
-                ctx.warn(self.name, f"unreadable answer from {ip}: {exc}")
-                ctx.note(ip, f"unreadable SADP answer ({str(exc).removeprefix('SADP: ')})")
-                return
-            per_ip[ip] = per_ip.get(ip, 0) + 1
-            if per_ip[ip] > MAX_REPLIES_PER_IP:
-                ctx.warn(self.name, f"{ip} sent more than {MAX_REPLIES_PER_IP} different "
-                         "answers; ignoring the rest")  # fmt: skip
-                ctx.note(ip, f"SADP: more than {MAX_REPLIES_PER_IP} different answers, "
-                         f"kept {MAX_REPLIES_PER_IP}")  # fmt: skip
-                return
-            if reply.ipv4 and reply.ipv4 != ip:
-                ctx.note(ip, f"SADP answer states address {reply.ipv4}")
-            for ev in sadp_evidence(reply, ip, module=self.name, observed_at=dgram.at):
-                ctx.emit(ev)
+        handle = answer_handler(
+            ctx,
+            self.name,
+            "SADP",
+            skip=is_inquiry,
+            parse=parse,
+            to_evidence=lambda r, ip, at: sadp_evidence(r, ip, module=self.name, observed_at=at),
+            detail_prefix="SADP: ",
+        )
 
         await send_and_collect(
             ctx,

@@ -4,8 +4,9 @@ camscan.discovery.vendors.<vendor>; the evidence is one `vendor_discovery` item 
 
 from __future__ import annotations
 
+from camscan.discovery.answers import answer_handler
 from camscan.discovery.base import BroadcastModule, ScanContext
-from camscan.discovery.udp import Datagram, Listener, broadcast_addresses, send_and_collect
+from camscan.discovery.udp import Listener, broadcast_addresses, send_and_collect
 from camscan.discovery.vendors import (
     VendorProtocol,
     bosch,
@@ -17,9 +18,6 @@ from camscan.discovery.vendors import (
     vendor_evidence,
     vivotek,
 )
-from camscan.errors import ParseError
-
-MAX_REPLIES_PER_IP = 4
 
 
 class VendorModule(BroadcastModule):
@@ -60,31 +58,16 @@ class VendorModule(BroadcastModule):
 
     async def run(self, ctx: ScanContext) -> None:
         proto = self.protocol
-        per_ip: dict[str, int] = {}
-
-        def handle(dgram: Datagram) -> None:
-            ip = dgram.addr[0]
-            if not ctx.in_scope(ip) or not proto.claims(dgram.data):
-                return  # not an answer of this protocol (e.g. the other one on UDP 10000)
-            try:
-                reply = proto.parse(dgram.data)
-            except ParseError as exc:
-                ctx.warn(self.name, f"unreadable answer from {ip}: {exc}")
-                ctx.note(ip, f"unreadable {proto.vendor} discovery answer")
-                return
-            per_ip[ip] = per_ip.get(ip, 0) + 1
-            if per_ip[ip] > MAX_REPLIES_PER_IP:
-                ctx.warn(self.name, f"{ip} sent more than {MAX_REPLIES_PER_IP} different "
-                         "answers; ignoring the rest")  # fmt: skip
-                ctx.note(ip, f"{proto.vendor} discovery: more than {MAX_REPLIES_PER_IP} "
-                         f"different answers, kept {MAX_REPLIES_PER_IP}")  # fmt: skip
-                return
-            if reply.ipv4 and reply.ipv4 != ip:
-                ctx.note(ip, f"{proto.vendor} discovery answer states address {reply.ipv4}")
-            for ev in vendor_evidence(
-                reply, ip, port=proto.port, module=self.name, observed_at=dgram.at
-            ):
-                ctx.emit(ev)
+        handle = answer_handler(
+            ctx,
+            self.name,
+            f"{proto.vendor} discovery",
+            skip=lambda data: not proto.claims(data),  # e.g. the other protocol on UDP 10000
+            parse=proto.parse,
+            to_evidence=lambda r, ip, at: vendor_evidence(
+                r, ip, port=proto.port, module=self.name, observed_at=at
+            ),
+        )
 
         dests = self._destinations(ctx)
         if not dests:
