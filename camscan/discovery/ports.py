@@ -18,7 +18,7 @@ from camscan.model import Evidence
 
 # Errors that just mean "not open" (nothing listening, host or route gone).
 _CLOSED_ERRNOS = frozenset(
-    {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH,
+    {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
      errno.EHOSTDOWN, errno.ETIMEDOUT, errno.ECONNABORTED}
 )  # fmt: skip
 
@@ -99,6 +99,8 @@ async def _is_open(
         except OSError as exc:
             if exc.errno == errno.ETIMEDOUT:
                 return None
+            if exc.errno == errno.ECONNRESET:
+                return True  # the handshake completed, then the host reset: something listens
             if exc.errno not in _CLOSED_ERRNOS:
                 ctx.warn(PortsModule.name, f"{ip}:{port} {exc.strerror or type(exc).__name__}")
             return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 import time
 import warnings
@@ -27,8 +28,11 @@ _NAME_MAX = 1024
 _OP_LEGACY_SERVER_CONNECT = getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0x4)
 
 
+@functools.lru_cache(maxsize=1)
 def client_ssl_context() -> ssl.SSLContext:
-    """A TLS client context that verifies nothing and accepts old protocols and ciphers."""
+    """A TLS client context that verifies nothing and accepts old protocols and ciphers.
+    One per process: building it (and loading OpenSSL's defaults) is costly, and its settings
+    never change."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE

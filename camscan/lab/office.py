@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,7 @@ class Office:
                 self.sim.kill()
                 self.sim.wait()
         self.lab.down()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- using it -------------------------------------------------------------
     def camscan_argv(self, args: Sequence[str]) -> list[str]:
