@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from camscan.commands.options import (
+    CsvOption,
+    FingerprintsOption,
+    OutputOption,
+    PolicyOption,
+    QuietOption,
+)
 from camscan.errors import UsageError
 from camscan.fingerprint.engine import Engine
 from camscan.model import Evidence, ScanInfo, ScanResult
@@ -27,17 +33,11 @@ def passive(
     duration: Annotated[
         float | None, typer.Option(help="With --interface: listen this many seconds.")
     ] = None,
-    policy: Annotated[
-        str | None, typer.Option(help="Regime ids, comma-separated (default: all).")
-    ] = None,
-    fingerprints: Annotated[
-        list[Path] | None, typer.Option(help="Extra directory of fingerprint rules.")
-    ] = None,
-    output: Annotated[
-        str | None, typer.Option("-o", "--output", help="JSON device list ('-' = stdout).")
-    ] = None,
-    csv: Annotated[str | None, typer.Option("--csv", help="CSV device list.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
+    policy: PolicyOption = None,
+    fingerprints: FingerprintsOption = None,
+    output: OutputOption = None,
+    csv: CsvOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """List the devices seen in captures (or live traffic) without sending a packet."""
     if files and interface:

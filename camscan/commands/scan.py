@@ -9,6 +9,13 @@ from typing import Annotated
 import typer
 
 from camscan.active import PreparedScan, ScanOptions, prepare, result_of, run
+from camscan.commands.options import (
+    CsvOption,
+    FingerprintsOption,
+    OutputOption,
+    PolicyOption,
+    QuietOption,
+)
 from camscan.discovery.base import DEFAULT_PORTS, ScanSettings
 from camscan.errors import UsageError
 from camscan.model import ScanResult
@@ -61,17 +68,11 @@ def scan(
     credentials: Annotated[
         Path | None, typer.Option(help="File with ONVIF credentials (never on the command line).")
     ] = None,
-    policy: Annotated[
-        str | None, typer.Option(help="Regime ids, comma-separated (default: all).")
-    ] = None,
-    fingerprints: Annotated[
-        list[Path] | None, typer.Option(help="Extra directory of fingerprint rules.")
-    ] = None,
-    output: Annotated[
-        str | None, typer.Option("-o", "--output", help="JSON device list ('-' = stdout).")
-    ] = None,
-    csv: Annotated[str | None, typer.Option("--csv", help="CSV device list.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
+    policy: PolicyOption = None,
+    fingerprints: FingerprintsOption = None,
+    output: OutputOption = None,
+    csv: CsvOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Scan targets with every discovery module and list the devices by manufacturer."""
     for path in (output, csv):
