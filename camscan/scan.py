@@ -16,7 +16,7 @@ import contextlib
 import resource
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from camscan.discovery.base import BroadcastModule, HostModule, ScanContext
 from camscan.model import Evidence
@@ -31,11 +31,6 @@ class Progress:
     hosts_seen: int = 0
     hosts_done: int = 0
     evidence: int = 0
-    listeners: list[Callable[[Progress], None]] = field(default_factory=list)
-
-    def changed(self) -> None:
-        for fn in self.listeners:
-            fn(self)
 
 
 def raw_sockets_permitted() -> bool:
@@ -143,7 +138,6 @@ class ScanEngine:
             ctx.warn("scan", f"{ip}: host budget of {budget:g}s used up")
         finally:
             self.progress.hosts_done += 1
-            self.progress.changed()
 
     async def _guard(self, name: str, coro: object) -> None:
         """Run one module; a module that fails is reported and the others go on."""
@@ -164,7 +158,6 @@ class ScanEngine:
             )
         finally:
             self.progress.modules_done += 1
-            self.progress.changed()
 
     async def run(self) -> list[Evidence]:
         raise_fd_limit()
@@ -180,5 +173,4 @@ class ScanEngine:
             await asyncio.gather(*list(self._tasks))
         self._accepting = False
         self.progress.modules_done = self.progress.modules_total
-        self.progress.changed()
         return self.ctx.evidence
