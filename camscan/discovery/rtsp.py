@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from camscan import __version__
 from camscan.discovery.base import HostModule, ScanContext
 from camscan.discovery.html import clean_text, header_is_dirty
+from camscan.discovery.wire import evidence
 from camscan.errors import ParseError
 from camscan.model import Evidence
 
@@ -107,7 +108,7 @@ def rtsp_evidence(
         value = clean_text(raw_value, _VALUE_MAX)
         if protocol and value:
             out.append(
-                Evidence(
+                evidence(
                     module=module,
                     protocol=protocol,
                     value=value,

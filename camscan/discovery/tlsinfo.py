@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from cryptography import x509
 
 from camscan.discovery.html import clean_text
+from camscan.discovery.wire import evidence
 from camscan.errors import ParseError
 from camscan.model import Evidence
 
@@ -113,7 +114,7 @@ def cert_evidence(
     for protocol, value in (("x509_subject", subject), ("x509_issuer", issuer)):
         if value:
             out.append(
-                Evidence(
+                evidence(
                     module=module,
                     protocol=protocol,
                     value=value,
