@@ -30,6 +30,20 @@ def office() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def hostile_office() -> Iterator[Any]:
+    """The office with the hostile and broken devices (personas/hostile.yaml) beside it."""
+    from camscan.lab.office import Office
+    from camscan.lab.personas import HOSTILE_PERSONAS, load_personas
+    from camscan.lab.testing import lab_skip_reason
+
+    reason = lab_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    with Office(load_personas() + load_personas(HOSTILE_PERSONAS)) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def office_scan(office: Any) -> dict[str, Any]:
     """One full scan of the default office with every module, shared by the e2e tests."""
     doc = office.scan()

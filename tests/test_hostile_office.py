@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,18 +164,6 @@ def good_personas() -> list[Persona]:
 
 def hostile_personas() -> list[Persona]:
     return load_personas(HOSTILE_PERSONAS)
-
-
-@pytest.fixture(scope="session")
-def hostile_office() -> Iterator[Any]:
-    from camscan.lab.office import Office
-    from camscan.lab.testing import lab_skip_reason
-
-    reason = lab_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    with Office(good_personas() + hostile_personas()) as running:
-        yield running
 
 
 @pytest.fixture(scope="session")

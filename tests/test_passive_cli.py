@@ -98,8 +98,8 @@ def test_truncated_capture_warns_and_goes_on(
     [
         (["passive"], "give capture files"),
         (["passive", "x.pcap", "--interface", "eth0", "--duration", "1"], "not both"),
-        (["passive", "--interface", "eth0"], "--duration"),
-        (["passive", "--interface", "eth0", "--duration", "0"], "--duration"),
+        (["passive", "--interface", "eth0", "--duration", "0"], "--duration must be more"),
+        (["passive", "--interface", "eth0", "--duration", "-3"], "--duration must be more"),
         (["passive", "x.pcap", "--duration", "5"], "--duration only applies"),
     ],
 )

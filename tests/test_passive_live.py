@@ -1,4 +1,4 @@
-"""Live capture: it only listens (scapy's sniff on a listen-only socket), and it hears real
+"""Live capture: it only listens (a listen-only packet socket), and it hears real
 traffic inside a pair of network namespaces this test creates and deletes."""
 
 from __future__ import annotations
@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +29,31 @@ SENDERS = ("send", "sendp", "sr", "sr1", "srp", "srp1", "sendpfast", "srloop", "
 
 
 class _FakeListenSocket:
-    """Stands in for scapy's L2ListenSocket: records what was done to it, sends nothing."""
+    """Stands in for scapy's L2ListenSocket: frames come through a real datagram socket pair
+    (the test writes them to the other end, the kernel filter is attached to this end), and
+    sending is refused."""
 
     LL = Ether
 
     def __init__(self, iface: str | None = None, **_: Any) -> None:
         self.iface = iface
-        self.ins = self
-        self.filters: list[bytes] = []
+        self.ins, self.peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.peer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        self.ins.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self.closed = False
+        self.ts = 1_700_000_000.0
 
-    def setsockopt(self, level: int, opt: int, value: bytes) -> None:
-        self.filters.append(value)
+    def recv_raw(self, x: int) -> tuple[type, bytes, float]:
+        self.ts += 1
+        return Ether, self.ins.recv(x), self.ts
 
     def send(self, *_: Any) -> None:
         raise AssertionError("the live path sent a packet")
 
     def close(self) -> None:
         self.closed = True
+        self.ins.close()
+        self.peer.close()
 
 
 @pytest.fixture()
@@ -60,42 +69,56 @@ def no_sending(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return called
 
 
-def test_live_path_only_sniffs(monkeypatch: pytest.MonkeyPatch, no_sending: list[str]) -> None:
+def _fake_listen(monkeypatch: pytest.MonkeyPatch) -> list[_FakeListenSocket]:
     sockets: list[_FakeListenSocket] = []
-    sniffed: dict[str, Any] = {}
 
     def fake_l2listen(**kw: Any) -> _FakeListenSocket:
         sockets.append(_FakeListenSocket(**kw))
         return sockets[-1]
 
-    def fake_sniff(*, opened_socket: Any, prn: Callable[[Any], None], store: bool, timeout: float,
-                   started_callback: Callable[[], None] | None, **kw: Any) -> None:  # fmt: skip
-        sniffed.update(store=store, timeout=timeout, socket=opened_socket, extra=kw)
-        if started_callback:
-            started_callback()
-        for i, pkt in enumerate(camera_traffic()):
-            received = Ether(bytes(pkt))
-            received.time = 1_700_000_000 + i
-            prn(received)
-
     monkeypatch.setattr(conf, "L2listen", fake_l2listen)
-    monkeypatch.setattr(scapy.sendrecv, "sniff", fake_sniff)
-    started: list[bool] = []
+    return sockets
+
+
+def test_live_path_only_listens(monkeypatch: pytest.MonkeyPatch, no_sending: list[str]) -> None:
+    sockets = _fake_listen(monkeypatch)
+    frames = [bytes(pkt) for pkt in camera_traffic()]
+
+    def started() -> None:
+        for frame in frames:  # all queued before the loop reads: the drain must get them all
+            sockets[0].peer.send(frame)
+
     stats = PassiveStats()
-    evidence = live_evidence("eth9", 2.5, stats=stats, on_started=lambda: started.append(True))
+    evidence = live_evidence("eth9", 0.01, stats=stats, on_started=started)
     assert no_sending == []
-    assert started == [True]
-    assert sniffed["store"] is False and sniffed["timeout"] == 2.5 and sniffed["extra"] == {}
-    assert sniffed["socket"] is sockets[0] and sockets[0].iface == "eth9" and sockets[0].closed
-    assert len(sockets[0].filters) == 1  # the kernel filter was attached
-    assert stats.packets == 18
+    assert sockets[0].iface == "eth9" and sockets[0].closed
+    assert not stats.interrupted
+    # the kernel filter on the socket dropped what passive mode does not read
+    assert 0 < stats.packets <= len(frames)
     sadp = [e for e in evidence if e.protocol == "sadp"]
-    assert [(e.ip, e.packet, e.source, e.observed_at) for e in sadp] == [
-        (HIK_IP, 3, "eth9", 1_700_000_002)
-    ]
+    assert [(e.ip, e.source) for e in sadp] == [(HIK_IP, "eth9")]
+    assert sadp[0].observed_at > 1_700_000_000
     assert {"dns_query", "x509_subject", "http_server", "dhcp_vendor_class"} <= {
         e.protocol for e in evidence
     }
+
+
+def test_sigint_ends_a_capture_without_duration(
+    monkeypatch: pytest.MonkeyPatch, no_sending: list[str]
+) -> None:
+    """No --duration: the capture runs until Ctrl-C, then reads what was already queued."""
+    sockets = _fake_listen(monkeypatch)
+
+    def started() -> None:
+        for pkt in camera_traffic():
+            sockets[0].peer.send(bytes(pkt))
+        os.kill(os.getpid(), signal.SIGINT)
+
+    stats = PassiveStats()
+    evidence = live_evidence("eth9", None, stats=stats, on_started=started)
+    assert stats.interrupted
+    assert any(e.protocol == "sadp" and e.ip == HIK_IP for e in evidence)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
 def test_capture_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

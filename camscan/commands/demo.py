@@ -22,11 +22,19 @@ def demo(
     personas: Annotated[
         Path | None, typer.Option(help="Persona file (default: the bundled office).")
     ] = None,
+    passive: Annotated[
+        bool,
+        typer.Option(
+            "--passive",
+            help="Listen instead of scanning: the devices announce themselves once and "
+            "`camscan passive` hears them; nothing is probed.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only write the JSON.")] = False,
 ) -> None:
-    """Build an emulated office in network namespaces, scan it, print the devices by
-    manufacturer and the replacement summary, write devices.json, tear the lab down.
-    Never touches the machine's real network."""
+    """Build an emulated office in network namespaces, scan it (or, with --passive, listen
+    to it), print the devices by manufacturer and the replacement summary, write
+    devices.json, tear the lab down. Never touches the machine's real network."""
     from camscan.lab.netns import lab_available
 
     check_writable(output)
@@ -40,6 +48,7 @@ def demo(
         argv = [sys.executable, "-m", "camscan", "demo", "-o", output]
         if personas is not None:
             argv += ["--personas", str(personas)]
+        argv += ["--passive"] if passive else []
         raise typer.Exit(reexec_unprivileged([*argv, *(["--quiet"] if quiet else [])]))
 
     from camscan.lab.office import Office
@@ -52,13 +61,18 @@ def demo(
         office = Office(people)
         office.__enter__()
     try:
+        doing = "listening to" if passive else "scanning"
         console.print(
             f"lab up in {office.build_seconds:.1f}s, devices ready in {office.ready_seconds:.1f}s; "
-            f"scanning {office.subnet} from namespace {office.lab.scanner_ns}"
+            f"{doing} {office.subnet} from namespace {office.lab.scanner_ns}"
         )
         t1 = time.monotonic()
-        with console.status("scanning with every module"):
-            doc = office.scan()
+        if passive:
+            with console.status("listening while every device announces itself once"):
+                doc = office.listen()
+        else:
+            with console.status("scanning with every module"):
+                doc = office.scan()
         scan_seconds = time.monotonic() - t1
         attempts = office.audit()
     finally:
@@ -70,7 +84,8 @@ def demo(
         print_scan_table(doc)
     summary = doc["summary"]
     console.print(
-        f"scan took {scan_seconds:.1f}s; {summary['total']} devices, "
+        f"{'listening' if passive else 'scan'} took {scan_seconds:.1f}s; "
+        f"{summary['total']} devices, "
         f"{summary['surveillance']} surveillance, {summary['restricted']} restricted; "
         f"write or login attempts logged by the lab devices: {len(attempts)}; "
         f"lab torn down; wrote {output} (total {time.monotonic() - t0:.1f}s)"

@@ -31,7 +31,8 @@ def passive(
         str | None, typer.Option(help="Listen on this interface instead (needs root).")
     ] = None,
     duration: Annotated[
-        float | None, typer.Option(help="With --interface: listen this many seconds.")
+        float | None,
+        typer.Option(help="With --interface: listen this many seconds (default: until Ctrl-C)."),
     ] = None,
     policy: PolicyOption = None,
     fingerprints: FingerprintsOption = None,
@@ -43,9 +44,9 @@ def passive(
     if files and interface:
         raise UsageError("give capture files or --interface, not both")
     if not files and not interface:
-        raise UsageError("give capture files, or --interface IF --duration S")
-    if interface and (duration is None or duration <= 0):
-        raise UsageError("--interface needs --duration S (seconds, > 0)")
+        raise UsageError("give capture files, or --interface IF [--duration S]")
+    if duration is not None and duration <= 0:
+        raise UsageError("--duration must be more than 0 seconds")
     if duration is not None and not interface:
         raise UsageError("--duration only applies to --interface")
     for path in (output, csv):
@@ -66,11 +67,12 @@ def passive(
 
             def started() -> None:
                 if say:
-                    say(f"listening on {interface} for {duration:g} s (Ctrl-C ends early)")
+                    how_long = f"for {duration:g} s" if duration else "until Ctrl-C"
+                    say(f"listening on {interface} {how_long} (Ctrl-C ends it)")
 
             evidence = live_evidence(
                 interface,
-                float(duration or 0),
+                duration,
                 stats=stats,
                 on_warning=_warning,
                 on_started=started,
@@ -81,8 +83,14 @@ def passive(
         _write(result, output, csv)
         _stderr(f"interrupted; wrote {len(result.devices)} devices found so far (partial)")
         raise typer.Exit(130) from None
+    # Ctrl-C ends a live capture that has no --duration: that is its normal end. A timed
+    # capture stopped early heard less than asked for, so its list is marked partial.
+    info.partial = stats.interrupted and duration is not None
     result = _result(evidence, engine, info, stats, policy)
     _write(result, output, csv)
+    if info.partial:
+        _stderr(f"interrupted; wrote {len(result.devices)} devices heard so far (partial)")
+        raise typer.Exit(130)
     if say:
         say(
             f"{stats.packets:,} packets in {stats.elapsed:.1f} s ({stats.rate:,.0f}/s), "

@@ -8,6 +8,7 @@ import json
 import os
 import selectors
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,8 @@ class Office:
         self.sim: subprocess.Popen[bytes] | None = None
         self.build_seconds = 0.0
         self.ready_seconds = 0.0
+        self._out = b""  # simulator stdout not yet consumed
+        self.announce_rounds = 0
 
     def __enter__(self) -> Office:
         try:
@@ -83,23 +86,43 @@ class Office:
         self.ready_seconds = time.monotonic() - t1
 
     def _wait_ready(self) -> None:
+        self._wait_line(b"READY", READY_TIMEOUT, "ready")
+
+    def _wait_line(self, prefix: bytes, timeout: float, what: str) -> bytes:
+        """The next line of the simulator's stdout that starts with `prefix`."""
         assert self.sim is not None and self.sim.stdout is not None
         sel = selectors.DefaultSelector()
         sel.register(self.sim.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + READY_TIMEOUT
-        buf = b""
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                break
-            chunk = os.read(self.sim.stdout.fileno(), 4096)
-            if not chunk:
-                err = self.sim.stderr.read().decode(errors="replace") if self.sim.stderr else ""
-                last = err.strip().splitlines()[-1:] or ["no output"]
-                raise LabError(f"device simulator exited before it was ready: {last[0]}")
-            buf += chunk
-            if b"READY" in buf:
-                return
-        raise LabError(f"device simulator not ready after {READY_TIMEOUT:g}s")
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                while b"\n" in self._out:
+                    line, self._out = self._out.split(b"\n", 1)
+                    if line.startswith(prefix):
+                        return line
+                if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                    raise LabError(f"device simulator not {what} after {timeout:g}s")
+                chunk = os.read(self.sim.stdout.fileno(), 4096)
+                if not chunk:
+                    err = self.sim.stderr.read().decode(errors="replace") if self.sim.stderr else ""
+                    last = err.strip().splitlines()[-1:] or ["no output"]
+                    raise LabError(f"device simulator exited before it was {what}: {last[0]}")
+                self._out += chunk
+        finally:
+            sel.close()
+
+    def announce(self, timeout: float = 60.0) -> int:
+        """Every device announces itself once, unasked (ARP, DHCP, WS-Discovery Hello, SSDP
+        NOTIFY, mDNS; see camscan.lab.devsim.announce). Returns the round number once all of
+        it is sent; the round ends with a marker frame (announce.marker_payload(round))."""
+        assert self.sim is not None
+        self.sim.send_signal(signal.SIGUSR1)
+        line = self._wait_line(b"ANNOUNCED", timeout, "done announcing")
+        _, round_no, sent = line.split()
+        if int(sent) < 0:
+            raise LabError("the devices could not announce themselves (see the simulator log)")
+        self.announce_rounds = int(round_no)
+        return self.announce_rounds
 
     def stop(self) -> None:
         if self.sim is not None and self.sim.poll() is None:
@@ -137,7 +160,65 @@ class Office:
             raise LabError(f"camscan scan in the lab failed: {tail[0]}")
         return json.loads(out.read_text())
 
+    def listen(self, extra: Sequence[str] = (), *, timeout: float = 120) -> dict[str, Any]:
+        """Run `camscan passive --interface` in the scanner namespace while every device
+        announces itself once (announce()); nothing probes. The capture is stopped with
+        SIGINT (its normal end without --duration) once the round's marker has arrived.
+        Returns the JSON device list."""
+        out = self.workdir / f"listen-{time.monotonic_ns()}.json"
+        argv = ["passive", "--interface", self.lab.scanner_if, "-o", str(out), *extra]
+        capture = self.lab.spawn(
+            self.lab.scanner_ns,
+            [sys.executable, "-m", "camscan", *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        round_no = self.announce_rounds + 1
+        waiter = self.lab.spawn(
+            self.lab.scanner_ns,
+            [sys.executable, "-m", "camscan.lab.markerwait", self.lab.scanner_if,
+             str(round_no), str(timeout)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            _wait_output(capture, capture.stderr, b"listening on", timeout)
+            _wait_output(waiter, waiter.stdout, b"READY", timeout)
+            self.announce(timeout)
+            if waiter.wait(timeout=timeout + 10) != 0:
+                raise LabError("the end-of-round marker of the announcements never arrived")
+            capture.send_signal(signal.SIGINT)
+            _, err = capture.communicate(timeout=timeout)
+            if capture.returncode != 0:
+                tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+                raise LabError(f"camscan passive in the lab failed: {tail[0]}")
+        finally:
+            for proc in (capture, waiter):
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        return json.loads(out.read_text())
+
     def audit(self) -> list[dict[str, Any]]:
         from camscan.lab.devsim.audit import read_audit
 
         return read_audit(self.audit_path) if self.audit_path.exists() else []
+
+
+def _wait_output(proc: subprocess.Popen[bytes], stream: Any, needle: bytes, timeout: float) -> None:
+    """Read `stream` (a pipe of proc) until `needle` shows up."""
+    sel = selectors.DefaultSelector()
+    sel.register(stream, selectors.EVENT_READ)
+    buf = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while needle not in buf:
+            if not sel.select(max(0.0, deadline - time.monotonic())):
+                raise LabError(f"no {needle.decode()!r} from {proc.args[-3:]} in {timeout:g}s")
+            chunk = os.read(stream.fileno(), 4096)
+            if not chunk:
+                last = buf.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+                raise LabError(f"{proc.args[-3:]} exited early: {last[0]}")
+            buf += chunk
+    finally:
+        sel.close()

@@ -34,6 +34,7 @@ class PassiveStats:
     evidence: int = 0
     elapsed: float = 0.0
     truncated: bool = False  # a file ended early (damaged or still being written)
+    interrupted: bool = False  # a live capture ended by a signal (Ctrl-C), not by its duration
     warnings: list[str] = field(default_factory=list)
     parse_errors: dict[str, int] = field(default_factory=dict)
 

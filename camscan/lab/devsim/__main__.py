@@ -3,6 +3,8 @@
 
 Serves the personas whose IPs exist in the current network namespace, prints `READY <n>` on
 stdout once every socket is bound (n = personas served), and exits 0 on SIGTERM or SIGINT.
+On SIGUSR1 every device announces itself (ARP, DHCP, WS-Discovery Hello, SSDP NOTIFY, mDNS;
+camscan.lab.devsim.announce) and `ANNOUNCED <round> <messages>` is printed when it is sent.
 Errors are one line on stderr and exit status 2."""
 
 from __future__ import annotations
@@ -74,9 +76,11 @@ async def serve(args: argparse.Namespace) -> int:
     )
     sim = DevSim(personas, options)
     stop = asyncio.Event()
+    announce: asyncio.Queue[None] = asyncio.Queue()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, announce.put_nowait, None)
     t0 = time.monotonic()
     served = await sim.start()
     if sim.skipped:
@@ -84,11 +88,27 @@ async def serve(args: argparse.Namespace) -> int:
     note(f"serving {len(served)} personas in {time.monotonic() - t0:.2f}s, {fd_count()} fds")
     sys.stdout.write(f"READY {len(served)}\n")
     sys.stdout.flush()
+    announcer = asyncio.create_task(_announce_on_request(sim, announce))
     try:
         await stop.wait()
     finally:
+        announcer.cancel()
         await sim.close()
     return 0
+
+
+async def _announce_on_request(sim: DevSim, requests: asyncio.Queue[None]) -> None:
+    rounds = 0
+    while True:
+        await requests.get()
+        rounds += 1
+        try:
+            sent = await sim.announce()
+        except OSError as exc:
+            note(f"announcement round {rounds} failed: {exc}")
+            sent = -1
+        sys.stdout.write(f"ANNOUNCED {rounds} {sent}\n")
+        sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

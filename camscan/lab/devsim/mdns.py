@@ -1,12 +1,16 @@
 """mDNS / DNS-SD of the personas that have an `mdns` block: one zeroconf instance per persona
 bound to its address (Zeroconf(interfaces=[ip])), services registered concurrently (a
-blocking registration takes ~0.45 s each). Lab only: never started in the 127.0.0.x mode."""
+blocking registration takes ~0.45 s each). Registering announces the services (zeroconf
+multicasts the records unsolicited) and closing says goodbye (TTL 0); `announce_mdns` repeats
+the announcement as a device does when its link comes back. Lab only: never started in the
+127.0.0.x mode."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
@@ -32,8 +36,14 @@ def service_infos(persona: Persona) -> list[ServiceInfo]:
     return infos
 
 
-async def start_mdns(personas: Sequence[Persona]) -> list[AsyncZeroconf]:
-    instances: list[AsyncZeroconf] = []
+@dataclass(frozen=True)
+class Responder:
+    zeroconf: AsyncZeroconf
+    infos: list[ServiceInfo]
+
+
+async def start_mdns(personas: Sequence[Persona]) -> list[Responder]:
+    responders: list[Responder] = []
     pending = []
     try:
         for persona in personas:
@@ -41,15 +51,23 @@ async def start_mdns(personas: Sequence[Persona]) -> list[AsyncZeroconf]:
             if not infos:
                 continue
             azc = AsyncZeroconf(interfaces=[persona.ip], ip_version=IPVersion.V4Only)
-            instances.append(azc)
+            responders.append(Responder(azc, infos))
             pending += [azc.async_register_service(info) for info in infos]
         tasks = await asyncio.gather(*pending)
         await asyncio.gather(*tasks)
     except BaseException:
-        await stop_mdns(instances)
+        await stop_mdns(responders)
         raise
-    return instances
+    return responders
 
 
-async def stop_mdns(instances: Sequence[AsyncZeroconf]) -> None:
-    await asyncio.gather(*(azc.async_close() for azc in instances), return_exceptions=True)
+async def announce_mdns(responders: Sequence[Responder]) -> int:
+    """Announce every service again; returns when the announcements are sent."""
+    pending = [r.zeroconf.async_update_service(info) for r in responders for info in r.infos]
+    tasks = await asyncio.gather(*pending)
+    await asyncio.gather(*tasks)
+    return len(pending)
+
+
+async def stop_mdns(responders: Sequence[Responder]) -> None:
+    await asyncio.gather(*(r.zeroconf.async_close() for r in responders), return_exceptions=True)

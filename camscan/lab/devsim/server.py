@@ -17,17 +17,19 @@ import resource
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from camscan.errors import DataError, LabError
 from camscan.lab.devsim import dahua, sadp, ssdp, vendor_disc, wsd
+from camscan.lab.devsim.announce import Announcer, Sender
 from camscan.lab.devsim.audit import AuditLog
 from camscan.lab.devsim.certs import CertStore
 from camscan.lab.devsim.context import Iface, SimContext
 from camscan.lab.devsim.http import HttpService, http_ports
-from camscan.lab.devsim.mdns import start_mdns, stop_mdns
+from camscan.lab.devsim.mdns import Responder, start_mdns, stop_mdns
 from camscan.lab.devsim.rtsp import RtspService
 from camscan.lab.devsim.tcp import TcpService
 from camscan.lab.personas import Persona
@@ -109,8 +111,10 @@ class DevSim:
         self.skipped: list[Persona] = []
         self._servers: list[asyncio.AbstractServer] = []
         self._transports: list[asyncio.BaseTransport] = []
-        self._zeroconfs: list = []
+        self._responders: list[Responder] = []
+        self._senders: dict[str, dict[str, asyncio.BaseTransport]] = {}
         self._ctx: SimContext | None = None
+        self._announcer: Announcer | None = None
 
     async def start(self) -> list[Persona]:
         opts = self.options
@@ -153,7 +157,7 @@ class DevSim:
                     msg = f"cannot bind persona {persona.name} ({persona.ip}): {res}"
                     raise LabError(msg) from res
             if opts.mdns and not opts.loopback:
-                self._zeroconfs = await start_mdns([p for p in self.served if p.has("mdns")])
+                self._responders = await start_mdns([p for p in self.served if p.has("mdns")])
         except BaseException:
             await self.close()
             raise
@@ -170,16 +174,37 @@ class DevSim:
             self._servers += await TcpService(persona, ctx).start()
         for block, serve in _UDP_SERVERS:
             if persona.has(block):
-                self._transports += await serve(persona, ctx)
+                transports = await serve(persona, ctx)
+                self._transports += transports
+                # the first is the socket bound to (persona ip, port): replies leave there
+                self._senders.setdefault(persona.name, {})[block] = transports[0]
+
+    async def announce(self) -> int:
+        """Every served persona announces itself once (camscan.lab.devsim.announce); the
+        number of messages sent. Nothing in the 127.0.0.x mode."""
+        if self._ctx is None:
+            return 0
+        if self._announcer is None:
+            senders = {
+                name: Sender(wsd=_sendto(t.get("wsd")), ssdp=_sendto(t.get("ssdp")))
+                for name, t in self._senders.items()
+            }
+            self._announcer = Announcer(self.served, self._ctx, senders, self._responders)
+        return await self._announcer.announce()
 
     @property
     def audit_path(self) -> Path | None:
         return self.options.audit_log
 
     async def close(self) -> None:
-        if self._zeroconfs:
-            await stop_mdns(self._zeroconfs)
-            self._zeroconfs = []
+        if self._announcer is not None:  # devices that announced themselves say goodbye
+            self._announcer.goodbye()
+            self._announcer.close()
+            self._announcer = None
+        self._senders = {}
+        if self._responders:
+            await stop_mdns(self._responders)
+            self._responders = []
         for server in self._servers:
             server.close()
         for transport in self._transports:
@@ -194,6 +219,19 @@ class DevSim:
             self._ctx.certs.close()
             self._ctx.audit.close()
             self._ctx = None
+
+
+def _sendto(transport: Any) -> Callable[[bytes, tuple[str, int]], None] | None:
+    """A send function over a datagram transport (asyncio's is not a DatagramTransport
+    subclass, hence Any)."""
+    if transport is None:
+        return None
+
+    def send(data: bytes, addr: tuple[str, int]) -> None:
+        if not transport.is_closing():
+            transport.sendto(data, addr)
+
+    return send
 
 
 def fd_count() -> int:

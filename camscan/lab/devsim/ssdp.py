@@ -7,7 +7,8 @@ within min(MX, 1) s. Headers: CACHE-CONTROL, DATE, EXT, LOCATION (http://ip:port
 description), SERVER, ST, USN (uuid:<uuid>::<target>, or uuid:<uuid> for the uuid target),
 BOOTID.UPNP.ORG, CONFIGID.UPNP.ORG. The description XML (urn:schemas-upnp-org:device-1-0)
 carries deviceType, friendlyName, manufacturer, manufacturerURL, modelDescription,
-modelName, modelNumber, serialNumber, UDN and a serviceList."""
+modelName, modelNumber, serialNumber, UDN and a serviceList. The same targets are announced
+with NOTIFY ssdp:alive / ssdp:byebye (camscan.lab.devsim.announce)."""
 
 from __future__ import annotations
 
@@ -94,6 +95,24 @@ def responses_for(persona: Persona, st: str) -> list[bytes]:
         ).encode()
         for target, usn in chosen
     ]
+
+
+def notifies(persona: Persona, nts: str = "ssdp:alive") -> list[bytes]:
+    """The NOTIFY messages a device multicasts for each of its targets (UDA 1.1 1.2.2/1.2.4):
+    ssdp:alive with LOCATION, SERVER and CACHE-CONTROL; ssdp:byebye with NT and USN only."""
+    s = persona.block("ssdp")
+    alive = nts == "ssdp:alive"
+    out = []
+    for target, usn in targets(persona):
+        lines = ["NOTIFY * HTTP/1.1", f"HOST: {SSDP_GROUP}:{SSDP_PORT}"]
+        if alive:
+            lines += ["CACHE-CONTROL: max-age=1800", f"LOCATION: {location(persona)}"]
+        lines += [f"NT: {target}", f"NTS: {nts}"]
+        if alive:
+            lines.append(f"SERVER: {s['server']}")
+        lines += [f"USN: {usn}", "BOOTID.UPNP.ORG: 1", "CONFIGID.UPNP.ORG: 1"]
+        out.append(("\r\n".join(lines) + "\r\n\r\n").encode())
+    return out
 
 
 def description_xml(persona: Persona) -> bytes:

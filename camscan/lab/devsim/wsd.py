@@ -7,7 +7,12 @@ random delay within APP_MAX_DELAY (500 ms), one unicast ProbeMatches from (devic
 to the prober's address: Header MessageID (fresh urn:uuid), RelatesTo = the probe's
 MessageID, To = the anonymous role, Action .../ProbeMatches; Body ProbeMatches/ProbeMatch
 with EndpointReference/Address urn:uuid:<stable per device>, Types, Scopes (space separated),
-XAddrs (http://ip/onvif/device_service by default) and MetadataVersion."""
+XAddrs (http://ip/onvif/device_service by default) and MetadataVersion.
+
+Announcements (sent by camscan.lab.devsim.announce): a Hello to the group when the device
+joins the network, with the same EndpointReference, Types, Scopes, XAddrs and MetadataVersion,
+and a Bye (EndpointReference only) when it leaves; both To the discovery URN and carrying an
+AppSequence."""
 
 from __future__ import annotations
 
@@ -37,6 +42,8 @@ NS_WSD = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
 ANONYMOUS = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
 ACTION_PROBE = NS_WSD + "/Probe"
 ACTION_MATCHES = NS_WSD + "/ProbeMatches"
+DISCOVERY_TO = "urn:schemas-xmlsoap-org:ws:2005:04:discovery"
+APP_INSTANCE = 1  # AppSequence InstanceId: a real device increments it at each boot
 
 # prefixes persona files may use in `types`
 KNOWN_NS = {
@@ -114,30 +121,70 @@ def xaddrs(persona: Persona) -> str:
     return persona.block("wsd").get("xaddrs") or f"http://{persona.ip}/onvif/device_service"
 
 
-def build_probe_matches(persona: Persona, relates_to: str, endpoint: str | None = None) -> bytes:
-    w = persona.block("wsd")
-    used = {q.rpartition(":")[0] for q in w["types"].split()}
+def _envelope(persona: Persona, header: str, body: str) -> bytes:
+    used = {q.rpartition(":")[0] for q in persona.block("wsd")["types"].split()}
     ns_decl = "".join(f' xmlns:{p}="{KNOWN_NS[p]}"' for p in sorted(used) if p in KNOWN_NS)
-    scopes = " ".join(w.get("scopes", []))
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
         f'<SOAP-ENV:Envelope xmlns:SOAP-ENV="{NS_SOAP}" xmlns:wsa="{NS_WSA}" '
         f'xmlns:d="{NS_WSD}"{ns_decl}>'
-        "<SOAP-ENV:Header>"
+        f"<SOAP-ENV:Header>{header}</SOAP-ENV:Header>"
+        f"<SOAP-ENV:Body>{body}</SOAP-ENV:Body></SOAP-ENV:Envelope>"
+    ).encode()
+
+
+def _endpoint(persona: Persona, endpoint: str | None = None) -> str:
+    return (
+        "<wsa:EndpointReference>"
+        f"<wsa:Address>urn:uuid:{endpoint or persona.uuid}</wsa:Address>"
+        "</wsa:EndpointReference>"
+    )
+
+
+def _description(persona: Persona) -> str:
+    """Types, Scopes, XAddrs and MetadataVersion: what ProbeMatch and Hello both carry."""
+    w = persona.block("wsd")
+    return (
+        f"<d:Types>{escape(w['types'])}</d:Types>"
+        f"<d:Scopes>{escape(' '.join(w.get('scopes', [])))}</d:Scopes>"
+        f"<d:XAddrs>{escape(xaddrs(persona))}</d:XAddrs>"
+        f"<d:MetadataVersion>{int(w.get('metadata_version', 1))}</d:MetadataVersion>"
+    )
+
+
+def build_probe_matches(persona: Persona, relates_to: str, endpoint: str | None = None) -> bytes:
+    header = (
         f"<wsa:MessageID>urn:uuid:{uuid.uuid4()}</wsa:MessageID>"
         f"<wsa:RelatesTo>{escape(relates_to)}</wsa:RelatesTo>"
         f"<wsa:To>{ANONYMOUS}</wsa:To>"
         f"<wsa:Action>{ACTION_MATCHES}</wsa:Action>"
-        "</SOAP-ENV:Header><SOAP-ENV:Body><d:ProbeMatches><d:ProbeMatch>"
-        "<wsa:EndpointReference>"
-        f"<wsa:Address>urn:uuid:{endpoint or persona.uuid}</wsa:Address>"
-        "</wsa:EndpointReference>"
-        f"<d:Types>{escape(w['types'])}</d:Types>"
-        f"<d:Scopes>{escape(scopes)}</d:Scopes>"
-        f"<d:XAddrs>{escape(xaddrs(persona))}</d:XAddrs>"
-        f"<d:MetadataVersion>{int(w.get('metadata_version', 1))}</d:MetadataVersion>"
-        "</d:ProbeMatch></d:ProbeMatches></SOAP-ENV:Body></SOAP-ENV:Envelope>"
-    ).encode()
+    )
+    body = (
+        f"<d:ProbeMatches><d:ProbeMatch>{_endpoint(persona, endpoint)}{_description(persona)}"
+        "</d:ProbeMatch></d:ProbeMatches>"
+    )
+    return _envelope(persona, header, body)
+
+
+def _announcement(persona: Persona, action: str, body: str, message_number: int) -> bytes:
+    header = (
+        f"<wsa:MessageID>urn:uuid:{uuid.uuid4()}</wsa:MessageID>"
+        f"<wsa:To>{DISCOVERY_TO}</wsa:To>"
+        f"<wsa:Action>{NS_WSD}/{action}</wsa:Action>"
+        f'<d:AppSequence InstanceId="{APP_INSTANCE}" MessageNumber="{message_number}"/>'
+    )
+    return _envelope(persona, header, body)
+
+
+def build_hello(persona: Persona, message_number: int = 1) -> bytes:
+    """The Hello a device multicasts when it joins the network (WS-Discovery 2005/04 4.1)."""
+    body = f"<d:Hello>{_endpoint(persona)}{_description(persona)}</d:Hello>"
+    return _announcement(persona, "Hello", body, message_number)
+
+
+def build_bye(persona: Persona, message_number: int = 1) -> bytes:
+    """The Bye a device multicasts when it leaves (WS-Discovery 2005/04 4.2)."""
+    return _announcement(persona, "Bye", f"<d:Bye>{_endpoint(persona)}</d:Bye>", message_number)
 
 
 async def serve(persona: Persona, ctx: SimContext) -> list[asyncio.BaseTransport]:

@@ -124,6 +124,14 @@ _SSDP = _obj(
     },
     ("server", "device_type", "friendly_name", "manufacturer", "model_name"),
 )
+# Sent in the boot announcements only (camscan.lab.devsim.announce): a DHCPREQUEST with these.
+_DHCP = _obj(
+    {
+        "vendor_class": _STR,
+        "hostname": _STR,
+        "params": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 254}},
+    }
+)
 _TCP = {
     "type": "object",
     "propertyNames": {"pattern": "^[0-9]{1,5}$"},
@@ -201,6 +209,7 @@ PERSONA_SCHEMA: dict[str, Any] = _obj(
         "ubiquiti": _UBIQUITI,
         "mdns": _MDNS,
         "ssdp": _SSDP,
+        "dhcp": _DHCP,
         "tcp": _TCP,
     },
     ("name", "ip", "mac", "truth"),
@@ -219,5 +228,6 @@ PROTOCOL_BLOCKS = (
     "ubiquiti",
     "mdns",
     "ssdp",
+    "dhcp",
     "tcp",
 )
