@@ -17,8 +17,9 @@ from camscan.schema import validate_device_list
 CSV_COLUMNS = (
     "ip", "mac", "hostname", "manufacturer", "brand", "model", "firmware", "serial",
     "device_type", "is_surveillance", "confidence", "restricted_by", "vulnerabilities",
-    "priority", "reasons", "services",
+    "priority", "reasons", "services", "notes",
 )  # fmt: skip
+CSV_CELL_LIMIT = 8192  # characters; 16 notes of 300 fit
 
 
 def check_writable(path: str | None) -> None:
@@ -96,20 +97,26 @@ def csv_text(doc: dict[str, Any]) -> str:
         writer.writerow(
             [
                 *(_cell(d.get(c)) for c in CSV_COLUMNS[:11]),
-                ";".join(d.get("restricted_by") or []),
-                ";".join(v["id"] for v in d.get("vulnerabilities") or []),
-                rep.get("priority", ""),
-                "; ".join(rep.get("reasons") or []),
-                ";".join(f"{s['port']}/{s['transport']}" for s in d.get("services") or []),
+                _cell(";".join(d.get("restricted_by") or [])),
+                _cell(";".join(v["id"] for v in d.get("vulnerabilities") or [])),
+                _cell(rep.get("priority")),
+                _cell("; ".join(rep.get("reasons") or [])),
+                _cell(";".join(f"{s['port']}/{s['transport']}" for s in d.get("services") or [])),
+                _cell(" | ".join(d.get("notes") or [])),
             ]
         )
     return buf.getvalue()
 
 
 def _cell(value: Any) -> str:
+    """Control and invisible characters made visible (a CSV may be printed to a terminal),
+    and formulas neutralised."""
+    from camscan.report.sanitize import visible  # camscan.report imports this module
+
     if value is None:
         return ""
     text = str(value).lower() if isinstance(value, bool) else str(value)
+    text = visible(text, CSV_CELL_LIMIT)
     # A cell starting with = + - @ is a formula in spreadsheets: neutralise (CSV injection).
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 

@@ -1,10 +1,12 @@
 """SSDP / UPnP: M-SEARCH bytes, response and description parsing (also hostile XML), and the
 module over UDP + HTTP on 127.0.0.1, including the rule that LOCATION is fetched only from the
-address that answered."""
+address that answered, and the one retry of a description fetch that found no connection."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Iterator
 from ipaddress import IPv4Network
 
 import pytest
@@ -15,6 +17,8 @@ from camscan.discovery.base import ScanContext, ScanSettings
 from camscan.discovery.ssdp import (
     SsdpModule,
     build_msearch,
+    description_client,
+    fetch_description,
     parse_description,
     parse_response,
     ssdp_evidence,
@@ -186,18 +190,24 @@ def test_any_bytes(data: bytes) -> None:
 
 # -- sockets on 127.0.0.1 -------------------------------------------------------------------
 class HttpServer:
-    """Serves one body at any path; counts requests."""
+    """Serves one body at any path; counts connections and requests. The first `drop`
+    connections are closed as soon as they are accepted, without a byte (a busy device)."""
 
-    def __init__(self, body: bytes) -> None:
-        self.body = body
+    def __init__(self, body: bytes, *, drop: int = 0, status: int = 200) -> None:
+        self.body, self.drop, self.status = body, drop, status
+        self.connections = 0
         self.requests: list[bytes] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        if self.connections <= self.drop:
+            writer.close()
+            return
         head = await reader.readuntil(b"\r\n\r\n")
         self.requests.append(head)
         writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n"
-            b"Connection: close\r\n\r\n" % len(self.body)
+            b"HTTP/1.1 %d X\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n" % (self.status, len(self.body))
         )
         writer.write(self.body)
         await writer.drain()
@@ -218,10 +228,10 @@ class FakeUpnp(asyncio.DatagramProtocol):
 
 
 async def scan(
-    location_fmt: str, body: bytes, **settings_kw: int
+    location_fmt: str, body: bytes | HttpServer, **settings_kw: int
 ) -> tuple[ScanContext, HttpServer, FakeUpnp]:
     loop = asyncio.get_running_loop()
-    http = HttpServer(body)
+    http = body if isinstance(body, HttpServer) else HttpServer(body)
     server = await asyncio.start_server(http.handle, "127.0.0.1", 0)
     http_port = server.sockets[0].getsockname()[1]
     device = FakeUpnp(location_fmt.format(port=http_port))
@@ -261,7 +271,7 @@ async def test_location_elsewhere_is_not_fetched() -> None:
 async def test_oversized_description_is_cut_off() -> None:
     body = DESCRIPTION.replace(b"<UDN>", b"<pad>" + b"x" * 5000 + b"</pad><UDN>")
     ctx, http, _ = await scan("http://127.0.0.1:{port}/d.xml", body, max_body=1024)
-    assert len(http.requests) == 1
+    assert len(http.requests) == 1 and http.connections == 1  # a body problem: no retry
     assert [e.protocol for e in ctx.evidence] == ["ssdp_server"]
     assert any("larger than 1024 bytes" in w for w in ctx.warnings)
 
@@ -270,3 +280,129 @@ async def test_unreachable_location_only_warns() -> None:
     ctx, _, _ = await scan("http://127.0.0.1:1/d.xml", DESCRIPTION)
     assert [e.protocol for e in ctx.evidence] == ["ssdp_server"]
     assert any("description at http://127.0.0.1:1/d.xml" in w for w in ctx.warnings)
+
+
+# -- one retry when the description fetch found no connection ---------------------------------
+async def test_description_is_fetched_again_after_a_dropped_connection() -> None:
+    ctx, http, _ = await scan("http://127.0.0.1:{port}/d.xml", HttpServer(DESCRIPTION, drop=1))
+    assert http.connections == 2 and len(http.requests) == 1
+    protocols = sorted(e.protocol for e in ctx.evidence)
+    assert protocols == ["ssdp_server", "upnp_device", "upnp_manufacturer", "upnp_model"]
+    assert ctx.warnings == [] and ctx.notes == {}
+
+
+async def test_a_device_that_always_drops_costs_exactly_two_attempts() -> None:
+    ctx, http, _ = await scan("http://127.0.0.1:{port}/d.xml", HttpServer(DESCRIPTION, drop=99))
+    assert http.connections == 2 and http.requests == []
+    assert [e.protocol for e in ctx.evidence] == ["ssdp_server"]
+    assert ctx.notes == {"127.0.0.1": ["UPnP description refused (RemoteProtocolError twice)"]}
+
+
+async def test_an_http_error_status_is_not_retried() -> None:
+    ctx, http, _ = await scan("http://127.0.0.1:{port}/d.xml", HttpServer(b"busy", status=503))
+    assert http.connections == 1 and len(http.requests) == 1
+    assert [e.protocol for e in ctx.evidence] == ["ssdp_server"]
+    assert any(w.endswith("/d.xml: HTTP 503") for w in ctx.warnings)
+
+
+@pytest.fixture
+def closed_port() -> Iterator[socket.socket]:
+    """A TCP socket bound on 127.0.0.1 that does not listen (yet): connections are refused."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    yield sock
+    sock.close()
+
+
+class RetryHook:
+    """fetch_description's `pace`, which it awaits only before a retry: counts the retries
+    and, with `serve`, makes `sock` serve it from then on (with `drain`, after taking out the
+    connection that filled its accept queue)."""
+
+    def __init__(
+        self, sock: socket.socket, serve: HttpServer | None = None, drain: bool = False
+    ) -> None:
+        self.sock, self.serve, self.drain = sock, serve, drain
+        self.calls = 0
+        self.server: asyncio.Server | None = None
+
+    async def __call__(self) -> None:
+        self.calls += 1
+        if self.drain:
+            self.sock.accept()[0].close()
+        if self.serve is not None:
+            self.server = await asyncio.start_server(self.serve.handle, sock=self.sock)
+
+    async def fetch(self, scheme: str = "http") -> bytes:
+        url = f"{scheme}://127.0.0.1:{self.sock.getsockname()[1]}/d.xml"
+        settings = ScanSettings(connect_timeout=0.3, io_timeout=5.0)
+        try:
+            async with description_client(settings) as client:
+                return await fetch_description(client, url, 65536, settings.io_timeout, self)
+        finally:
+            if self.server is not None:
+                self.server.close()
+                await self.server.wait_closed()
+
+
+def fill_accept_queue(sock: socket.socket) -> socket.socket:
+    """Listen with a backlog of 0 and queue one connection: the kernel now drops every SYN to
+    the port (a device too busy to accept), so a connect times out."""
+    sock.listen(0)
+    return socket.create_connection(sock.getsockname(), timeout=5)
+
+
+async def test_a_refused_connection_is_tried_once_more(closed_port: socket.socket) -> None:
+    http = HttpServer(DESCRIPTION)
+    hook = RetryHook(closed_port, serve=http)
+    assert await hook.fetch() == DESCRIPTION
+    assert hook.calls == 1 and http.connections == 1
+
+
+async def test_a_connect_timeout_on_a_full_accept_queue_is_tried_once_more(
+    closed_port: socket.socket,
+) -> None:
+    filler = fill_accept_queue(closed_port)
+    try:
+        http = HttpServer(DESCRIPTION)
+        hook = RetryHook(closed_port, serve=http, drain=True)
+        assert await hook.fetch() == DESCRIPTION
+        assert hook.calls == 1 and http.connections == 1
+    finally:
+        filler.close()
+
+
+@pytest.mark.parametrize(("full", "reason"), [(False, "ConnectError"), (True, "ConnectTimeout")])
+async def test_no_connection_twice_gives_up(
+    closed_port: socket.socket, full: bool, reason: str
+) -> None:
+    filler = fill_accept_queue(closed_port) if full else None
+    try:
+        hook = RetryHook(closed_port)
+        with pytest.raises(ParseError, match=f"^{reason} twice$"):
+            await hook.fetch()
+        assert hook.calls == 1
+    finally:
+        if filler is not None:
+            filler.close()
+
+
+async def test_a_failed_tls_handshake_is_not_retried(closed_port: socket.socket) -> None:
+    connections = 0
+
+    async def plain(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(plain, sock=closed_port)
+    try:
+        hook = RetryHook(closed_port)
+        with pytest.raises(ParseError, match="^ConnectError$"):
+            await hook.fetch("https")
+        assert hook.calls == 0 and connections == 1
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -32,6 +32,13 @@ from camscan.schema import validate_device_list
 SCRIPT = "<script>alert('x')</script>"
 MARKUP = "[bold red]pwned[/bold red]"
 ESCAPE = "\x1b[2J\x1b]0;owned\x07"
+# Device notes as a hostile device list could carry them (a scan makes controls visible itself)
+NOTES = [
+    "UPnP description refused (\x1b]8;;http://x/\x07bomb\x1b[5m)",
+    f"conflicting evidence also names {MARKUP}",
+    "# not a heading | <i>x</i> [l](u)",
+]
+FORMULA_NOTE = '=HYPERLINK("http://x")'
 
 
 def hostile_doc(policy: str | None = None) -> dict[str, Any]:
@@ -65,6 +72,7 @@ def hostile_doc(policy: str | None = None) -> dict[str, Any]:
             brand="LTS",
             model=f"LTS{MARKUP}|x",
             firmware="V5.4.0 build 160401",
+            notes=list(NOTES),
         ),
         cam(
             "10.0.1.21",
@@ -76,7 +84,13 @@ def hostile_doc(policy: str | None = None) -> dict[str, Any]:
         cam("10.0.2.41", manufacturer="Axis", model="P3245-LV"),
         cam("10.0.2.51", brand="Swann", model=f"=cmd|' /C calc'!A0{ESCAPE}"),
         cam("10.0.2.61", model=SCRIPT),
-        Device("10.0.2.71", manufacturer="HP", model="LaserJet", device_type="other"),
+        Device(
+            "10.0.2.71",
+            manufacturer="HP",
+            model="LaserJet",
+            device_type="other",
+            notes=[FORMULA_NOTE, "port 21: the greeting is binary, not text"],
+        ),
     ]
     regimes = select_regimes(policy, load_regimes())
     apply_policy(devices, regimes, default_vendors())
@@ -201,6 +215,64 @@ def test_csv_neutralises_formulas(doc: dict[str, Any]) -> None:
     models = [r[5] for r in rows[1:]]
     assert any(m.startswith("'=cmd") for m in models)
     assert len(rows) == len(doc["devices"]) + 1
+
+
+def _plain(out: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", out)  # rich's own colours
+
+
+@pytest.mark.parametrize("width", [200, 80])
+def test_terminal_table_marks_and_lists_notes(doc: dict[str, Any], width: int) -> None:
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, force_terminal=True, color_system="truecolor")
+    print_scan_table(doc, console)
+    out = _plain(buf.getvalue())
+    assert "\x1b]8;" not in out and "\x07" not in out and "\x1b[5m" not in out
+    # the marker: the LTS row ends with its number of notes
+    assert re.search(r"^\s*10\.0\.0\.12\s.*\s3\s*$", out, re.MULTILINE)
+    # the notes under the table, after the device's IP, escaped and markup shown literally
+    notes = out[out.index("\nNotes") :]
+    assert re.search(r"^\s*10\.0\.0\.12\s", notes, re.MULTILINE)
+    flat = " ".join(notes.split())  # a narrow terminal folds long notes
+    assert " ".join(visible(NOTES[0]).split()) in flat
+    assert "conflicting evidence also names [bold red]pwned[/bold red]" in flat
+    # only the group that has a device with notes gets the column
+    heads = [line for line in out.splitlines() if re.search(r"\bPrio\b", line)]
+    assert len(heads) > 4 and sum("Notes" in h for h in heads) == 1
+
+
+def test_markdown_lists_notes(doc: dict[str, Any]) -> None:
+    md = render_report(doc, "md")
+    assert "| Prio | Evidence | Notes |" in md
+    assert re.search(r"^\| 10\.0\.0\.12 \|.*\| 3 \|$", md, re.MULTILINE)  # the marker
+    assert "**Notes**\n\n| IP | Note |\n|---|---|\n" in md
+    assert f"| 10.0.0.12 | {md_text(NOTES[0])} |" in md
+    assert f"|   | {md_text(NOTES[1])} |" in md and f"|   | {md_text(NOTES[2])} |" in md
+    assert "\n# not a heading" not in md  # device text never starts a line
+    assert "<i>" not in md and "\x1b" not in md and "\x07" not in md
+    others = md[md.index("### Other devices") :]
+    assert f"| 10.0.2.71 | {md_text(FORMULA_NOTE)} |" in others  # not-surveillance devices too
+
+
+def test_csv_has_a_notes_column(doc: dict[str, Any]) -> None:
+    text = render_report(doc, "csv")
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", text)  # only the row ends
+    rows = {r["ip"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert text.splitlines()[0].endswith(",services,notes")
+    assert rows["10.0.0.12"]["notes"] == " | ".join(visible(n) for n in NOTES)
+    assert (
+        rows["10.0.2.71"]["notes"]
+        == "'" + FORMULA_NOTE + " | port 21: the greeting is binary, not text"
+    )
+    assert rows["10.0.1.21"]["notes"] == ""
+    # the other cells are made terminal-safe the same way
+    assert rows["10.0.2.51"]["model"] == "'=cmd|' /C calc'!A0" + visible(ESCAPE)
+
+
+def test_html_lists_notes(doc: dict[str, Any]) -> None:
+    html = render_report(doc, "html")
+    for note in NOTES:
+        assert html_text(note) in html
 
 
 def test_every_format_has_the_plan(doc: dict[str, Any]) -> None:

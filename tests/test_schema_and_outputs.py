@@ -1,12 +1,14 @@
 """The device list contract: what camscan writes validates; what it reads is checked."""
 
+import csv
+import io
 import json
 
 import pytest
 
 from camscan.errors import DeviceListError, UsageError
 from camscan.fingerprint.engine import Engine
-from camscan.fusion import fuse
+from camscan.fusion import attach_notes, fuse
 from camscan.model import Evidence, ScanInfo, ScanResult
 from camscan.output import atomic_write, check_writable, csv_text, load_device_list
 from camscan.schema import schema_errors, validate_device_list
@@ -74,6 +76,18 @@ def test_csv_neutralises_formulas():
     text = csv_text(sample_doc())
     assert "App-webs" not in text  # evidence isn't in the CSV, only the device fields
     assert text.splitlines()[0].startswith("ip,mac,hostname,manufacturer")
+
+
+def test_csv_ends_with_the_device_notes():
+    evidence = [Evidence("http", "http_server", "App-webs/", ip="198.18.0.20", port=80)]
+    devices = fuse(evidence, Engine.load())
+    notes = ["@SUM(1+1) as the device sent it", "UPnP description refused (\x1b[2J)"]
+    attach_notes(devices, {"198.18.0.20": notes}, lambda ip: True)
+    doc = ScanResult(ScanInfo("active", ["198.18.0.0/24"], ["http"], []), devices).to_json()
+    header, row = list(csv.reader(io.StringIO(csv_text(doc))))
+    assert header[-1] == "notes" and len(row) == len(header)
+    # joined with " | ", neutralised as a formula, the escape byte made visible
+    assert row[-1] == "'@SUM(1+1) as the device sent it | UPnP description refused (\\x1b[2J)"
 
 
 def test_atomic_write_gives_the_usual_file_mode(tmp_path):

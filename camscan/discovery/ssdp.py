@@ -1,19 +1,24 @@
 """SSDP / UPnP: M-SEARCH to 239.255.255.250:1900, then the device description at LOCATION.
 
 The description is fetched only from the address that answered (a device may point LOCATION
-anywhere; camscan never follows it to a third party), with one size-capped GET.
+anywhere; camscan never follows it to a third party), with one size-capped GET, sent a second
+time only when the first found no connection (refused, timed out, or closed before a byte of
+answer): a device busy with the scan's other connections often has a full accept queue at that
+moment. Both tries share one deadline and one concurrency slot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
 
 from camscan import __version__
-from camscan.discovery.base import BroadcastModule, ScanContext
+from camscan.discovery.base import BroadcastModule, ScanContext, ScanSettings
 from camscan.discovery.udp import Datagram, Listener, send_and_collect
 from camscan.discovery.wire import child, evidence, local, parse_xml, text
 from camscan.errors import ParseError
@@ -232,15 +237,78 @@ def location_port(url: str) -> int | None:
         return None
 
 
+def description_client(settings: ScanSettings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        verify=False,  # noqa: S501 - devices have self-signed certificates; read-only GET
+        trust_env=False,
+        follow_redirects=False,
+        timeout=httpx.Timeout(settings.io_timeout, connect=settings.connect_timeout),
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+    )
+
+
+def no_connection(exc: httpx.TransportError) -> bool:
+    """True when a request failed for want of a connection: refused or not accepted in time,
+    or closed/reset before the answer's head (the only failures this is asked about). A failed
+    TLS handshake is an answer, not a missing connection."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return True
+    if isinstance(exc, httpx.ConnectError):  # TLS handshakes happen within the connect
+        chain = _chain(exc)
+        return not any(isinstance(e, ssl.SSLError) for e in chain) or any(
+            isinstance(e, ssl.SSLEOFError)
+            for e in chain  # closed before the handshake
+        )
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "without sending" in str(exc)  # httpcore: "disconnected without sending a response"
+    return isinstance(exc, httpx.ReadError | httpx.WriteError)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in seen and len(seen) < 8:
+        seen.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return seen
+
+
+async def _open(
+    client: httpx.AsyncClient, url: str, pace: Callable[[], Awaitable[None]] | None
+) -> httpx.Response:
+    """The response head of a GET; a second GET when the first found no connection."""
+    try:
+        return await client.send(client.build_request("GET", url), stream=True)
+    except httpx.TransportError as exc:
+        if not no_connection(exc):
+            raise
+        first = type(exc).__name__
+    if pace is not None:
+        await pace()  # a new connection: it waits for the rate cap like any other
+    try:
+        return await client.send(client.build_request("GET", url), stream=True)
+    except httpx.TransportError as exc:
+        second = type(exc).__name__
+        raise ParseError(
+            f"{first} twice" if second == first else f"{first}, then {second}"
+        ) from None
+
+
 async def fetch_description(
-    client: httpx.AsyncClient, url: str, max_body: int, timeout: float
+    client: httpx.AsyncClient,
+    url: str,
+    max_body: int,
+    timeout: float,
+    pace: Callable[[], Awaitable[None]] | None = None,
 ) -> bytes:
-    """One GET, at most max_body bytes read, within timeout. Raises ParseError for anything
-    that is not a plain 200 answer of acceptable size (and OSError/httpx errors pass as
-    ParseError too: the caller only warns)."""
+    """A GET (two when the first finds no connection, see no_connection), at most max_body
+    bytes read, all within timeout; `pace` is awaited before the second. Raises ParseError for
+    anything that is not a plain 200 answer of acceptable size (and OSError/httpx errors pass
+    as ParseError too: the caller only warns)."""
     try:
         async with asyncio.timeout(timeout):
-            async with client.stream("GET", url) as resp:
+            resp = await _open(client, url, pace)
+            try:
                 if resp.status_code != 200:
                     raise ParseError(f"HTTP {resp.status_code}")
                 encoding = resp.headers.get("content-encoding", "identity").lower()
@@ -252,6 +320,8 @@ async def fetch_description(
                     if len(buf) > max_body:
                         raise ParseError(f"description larger than {max_body} bytes")
                 return bytes(buf)
+            finally:
+                await resp.aclose()
     except TimeoutError:
         raise ParseError("timed out") from None
     except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
@@ -319,7 +389,11 @@ class _Answers:
         async with ctx.limiter.slot():
             try:
                 body = await fetch_description(
-                    self.client, url, ctx.settings.max_body, ctx.settings.io_timeout
+                    self.client,
+                    url,
+                    ctx.settings.max_body,
+                    ctx.settings.io_timeout,
+                    pace=ctx.limiter.pace,
                 )
                 desc = parse_description(body)
             except ParseError as exc:
@@ -349,14 +423,7 @@ class SsdpModule(BroadcastModule):
 
     async def run(self, ctx: ScanContext) -> None:
         searches = [build_msearch("ssdp:all"), build_msearch("upnp:rootdevice")]
-        timeout = httpx.Timeout(ctx.settings.io_timeout, connect=ctx.settings.connect_timeout)
-        async with httpx.AsyncClient(
-            verify=False,  # noqa: S501 - devices have self-signed certificates; read-only GET
-            trust_env=False,
-            follow_redirects=False,
-            timeout=timeout,
-            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-        ) as client:
+        async with description_client(ctx.settings) as client:
             answers = _Answers(ctx, self.name, client)
             try:
                 await send_and_collect(

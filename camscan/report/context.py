@@ -67,6 +67,12 @@ def cves(d: dict[str, Any]) -> str:
     return ", ".join(out)
 
 
+def notes(d: dict[str, Any]) -> list[Any]:
+    """What was wrong with the device's answers (conflicts, lies, refused input)."""
+    found = d.get("notes")
+    return found if isinstance(found, list) else []
+
+
 def priority(d: dict[str, Any]) -> int | None:
     rep = d.get("replacement")
     return rep.get("priority") if isinstance(rep, dict) else None

@@ -1,12 +1,13 @@
-"""The report as Markdown (GitHub flavour): summary, policy, the plan, devices by manufacturer.
-Device values go through sanitize.md_text, so they cannot open HTML, links or table cells."""
+"""The report as Markdown (GitHub flavour): summary, policy, the plan, devices by manufacturer
+(each group's device notes listed under its table). Device values go through sanitize.md_text,
+so they cannot open HTML, links or table cells."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from camscan.policy.plan import CONTINGENT, PRIORITY_LABELS, REQUIRED
-from camscan.report.context import ReportContext, cves, maker, money, priority
+from camscan.report.context import ReportContext, cves, maker, money, notes, priority
 from camscan.report.sanitize import md_text as md
 
 
@@ -18,6 +19,17 @@ def _table(head: list[str], rows: list[list[str]], right: set[int] | None = None
     ]
     out += ["| " + " | ".join(c or " " for c in row) + " |" for row in rows]
     return [*out, ""]
+
+
+def _notes_table(devices: list[dict[str, Any]]) -> list[str]:
+    """The notes of the devices that have any, as a table (cells keep device text inline: in a
+    list item it could start a heading or a list)."""
+    rows = [
+        [md(d.get("ip")) if i == 0 else "", md(note)]
+        for d in devices
+        for i, note in enumerate(notes(d))
+    ]
+    return ["**Notes**", "", *_table(["IP", "Note"], rows)] if rows else []
 
 
 def _device_rows(devices: list[dict[str, Any]]) -> list[list[str]]:
@@ -37,6 +49,7 @@ def _device_rows(devices: list[dict[str, Any]]) -> list[list[str]]:
                 md(cves(d)),
                 f"P{p}" if p else "",
                 str(len(d.get("evidence") or [])),
+                str(len(notes(d)) or ""),
             ]
         )
     return rows
@@ -122,12 +135,15 @@ def render_markdown(ctx: ReportContext) -> str:
         "Known exploited",
         "Prio",
         "Evidence",
+        "Notes",
     ]
     for g in ctx.groups:
         flag = f", **{g.restricted} restricted**" if g.restricted else ""
         lines += [f"### {md(g.manufacturer)} ({len(g.devices)}{flag})", ""]
         lines += _table(head, _device_rows(g.devices))
+        lines += _notes_table(g.devices)
     if ctx.others:
         lines += [f"### Other devices ({len(ctx.others)}): not surveillance, not covered", ""]
         lines += _table(head, _device_rows(ctx.others))
+        lines += _notes_table(ctx.others)
     return "\n".join(lines).rstrip() + "\n"

@@ -1,6 +1,7 @@
 """Terminal tables (rich): devices grouped by manufacturer with restricted devices marked, then
-the replacement plan. Every device value goes through sanitize.rich_text, so rich markup,
-escape sequences and control characters in device strings print literally."""
+the replacement plan. A group whose devices carry notes gets a Notes column (how many) and the
+notes listed under its table. Every device value goes through sanitize.rich_text, so rich
+markup, escape sequences and control characters in device strings print literally."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from camscan.report.context import (
     cves,
     maker,
     money,
+    notes,
     priority,
 )
 from camscan.report.sanitize import rich_text
@@ -49,13 +51,15 @@ def device_tables(ctx: ReportContext, width: int = 160) -> list[Table]:
         cols = [c for c in cols if c not in ("MAC", "Type")]
     tables = []
     for group in ctx.groups:
+        with_notes = any(notes(d) for d in group.devices)
         title = Text(f"{group.manufacturer}", style="bold")
         title.append(f" — {len(group.devices)} device(s)")
         if group.restricted:
             title.append(f", {group.restricted} RESTRICTED", style="bold red")
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, expand=False)
-        for col in cols:
-            no_wrap = col in ("IP", "MAC", "Prio")
+        group_cols = [*cols, "Notes"] if with_notes else cols
+        for col in group_cols:
+            no_wrap = col in ("IP", "MAC", "Prio", "Notes")
             table.add_column(
                 col, overflow="fold", no_wrap=no_wrap, min_width=15 if col == "IP" else None
             )
@@ -74,10 +78,31 @@ def device_tables(ctx: ReportContext, width: int = 160) -> list[Table]:
                     cves(d), "bold red" if d.get("vulnerabilities") else ""
                 ),
                 "Prio": _prio_text(priority(d)),
+                "Notes": Text(str(len(notes(d))) if notes(d) else "", style="yellow"),
             }
-            table.add_row(*(cells[c] for c in cols))
+            table.add_row(*(cells[c] for c in group_cols))
         tables.append(table)
     return tables
+
+
+def notes_table(devices: list[dict[str, Any]]) -> Table | None:
+    """The notes of the devices that have any, under their IP; None when none has."""
+    noted = [d for d in devices if notes(d)]
+    if not noted:
+        return None
+    table = Table(
+        title=Text("Notes", style="yellow"),
+        title_justify="left",
+        box=None,
+        show_header=False,
+        padding=(0, 1, 0, 2),
+    )
+    table.add_column("IP", no_wrap=True, min_width=15)
+    table.add_column("Note", overflow="fold")
+    for d in noted:
+        for i, note in enumerate(notes(d)):
+            table.add_row(rich_text(d.get("ip")) if i == 0 else Text(""), rich_text(note))
+    return table
 
 
 def plan_table(plan: Plan) -> Table:
@@ -172,8 +197,11 @@ def render(ctx: ReportContext, console: Console) -> None:
     for ref in ctx.regimes:
         console.print(Text("  ") + _regime_line(ref.id, ref.regime))
     console.print()
-    for table in device_tables(ctx, console.width):
+    for group, table in zip(ctx.groups, device_tables(ctx, console.width), strict=True):
         console.print(table)
+        if listed := notes_table(group.devices):
+            console.print(listed)
+            console.print()
     if ctx.others:
         console.print(
             Text(
