@@ -67,8 +67,10 @@ def passive(
 
             def started() -> None:
                 if say:
-                    how_long = f"for {duration:g} s" if duration else "until Ctrl-C"
-                    say(f"listening on {interface} {how_long} (Ctrl-C ends it)")
+                    how_long = (
+                        f"for {duration:g} s (Ctrl-C ends early)" if duration else "until Ctrl-C"
+                    )
+                    say(f"listening on {interface} {how_long}")
 
             evidence = live_evidence(
                 interface,
