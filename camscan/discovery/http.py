@@ -2,9 +2,12 @@
 snippet, favicon hashes and the TLS certificate's subject and issuer.
 
 GET only, no credentials, no automatic redirects (at most two same-host ones are followed by
-hand), a hard deadline and body cap on every exchange. Per web port it fetches `/`, then
-`/favicon.ico` and a small fixed set of unauthenticated vendor paths (only on ports that
-answered HTTP on `/`).
+hand), a hard deadline and body cap on every exchange. Every web port gets `/` (its headers,
+title and certificate are its own). `/favicon.ico` and a small fixed set of unauthenticated
+vendor paths name the device, not the port: they are fetched once per host, on the port whose
+`/` answered best (see _rank), and on the next one only when that port gave them no real answer
+(a redirect elsewhere, a server error, no HTTP at all). A head httpx refuses (NUL or other
+bytes h11 does not allow) is read again by hand (rawhttp).
 
 `http_evidence` turns one response into evidence and is shared with passive mode.
 """
@@ -33,6 +36,7 @@ from camscan.discovery.html import (
     raw_title,
 )
 from camscan.discovery.httpfetch import HttpReply, fetch, header, make_client
+from camscan.discovery.rawhttp import raw_get
 from camscan.discovery.tlsinfo import cert_evidence, cert_problems, fetch_peer_certificate
 from camscan.errors import ParseError
 from camscan.model import Evidence
@@ -183,22 +187,24 @@ class HttpModule(HostModule):
             return
         try:
             async with make_client(ctx.settings) as client:
-                run = _HostRun(self, ctx, ip, client)
-                results = await asyncio.gather(
-                    *(run.probe_port(p) for p in ports), return_exceptions=True
-                )
+                await _HostRun(self, ctx, ip, client).probe(ports)
         except Exception as exc:  # never raise out of probe
             ctx.warn(self.name, f"{ip}: {type(exc).__name__}")
-            return
-        for result in results:
-            if isinstance(result, Exception):
-                ctx.warn(self.name, f"{ip}: {type(result).__name__}")
 
 
 @dataclass(slots=True)
 class _Failure:
     reason: str
     try_other_scheme: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Root:
+    """How one port answered `/`."""
+
+    scheme: str
+    port: int
+    reply: HttpReply
 
 
 @dataclass(slots=True)
@@ -212,6 +218,7 @@ class _HostRun:
     fetched: set[tuple[str, int, str]] = field(default_factory=set)
     emitted: set[tuple[str, int | None, str]] = field(default_factory=set)
     certs: set[int] = field(default_factory=set)
+    raw: set[tuple[str, int]] = field(default_factory=set)  # ports whose heads httpx refuses
 
     def warn(self, port: int, message: str) -> None:
         self.ctx.warn(self.module.name, f"{self.ip}:{port} {message}")
@@ -219,18 +226,32 @@ class _HostRun:
     def note(self, port: int, message: str) -> None:
         self.ctx.note(self.ip, f"HTTP port {port}: {message}")
 
-    async def probe_port(self, port: int) -> None:
+    async def probe(self, ports: list[int]) -> None:
+        results = await asyncio.gather(*(self.probe_port(p) for p in ports), return_exceptions=True)
+        roots: list[_Root] = []
+        for result in results:
+            if isinstance(result, Exception):
+                self.ctx.warn(self.module.name, f"{self.ip}: {type(result).__name__}")
+            elif isinstance(result, _Root):
+                roots.append(result)
+        if not roots:
+            return
+        ranked = sorted(roots, key=_rank)
+        done = await asyncio.gather(
+            self.favicon(ranked), self.vendor_paths(ranked), return_exceptions=True
+        )
+        for result in done:
+            if isinstance(result, Exception):
+                self.ctx.warn(self.module.name, f"{self.ip}: {type(result).__name__}")
+
+    async def probe_port(self, port: int) -> _Root | None:
         first = await self.root(port)
         if first is None:
-            return
+            return None
         scheme, reply = first
         await self.record(scheme, port, "/", reply)
         await self.follow_redirects(scheme, port, reply)
-        if (scheme, port, FAVICON_PATH) not in self.fetched:
-            icon = await self.get(scheme, port, FAVICON_PATH)
-            if isinstance(icon, HttpReply) and icon.status == 200:
-                await self.record(scheme, port, FAVICON_PATH, icon)
-        await self.vendor_paths(scheme, port, reply)
+        return _Root(scheme, port, reply)
 
     async def root(self, port: int) -> tuple[str, HttpReply] | None:
         """Fetch `/`, choosing plain HTTP or TLS by what the port answers."""
@@ -269,25 +290,48 @@ class _HostRun:
             await self.record(scheme, port, path, got)
             reply = got
 
-    async def vendor_paths(self, scheme: str, port: int, root: HttpReply) -> None:
-        root_sig = _signature(root)
+    async def favicon(self, ranked: list[_Root]) -> None:
+        for root in ranked:
+            if (root.scheme, root.port, FAVICON_PATH) in self.fetched:
+                return  # `/` redirected there: recorded already
+            icon = await self.get(root.scheme, root.port, FAVICON_PATH)
+            if isinstance(icon, HttpReply) and icon.status == 200:
+                await self.record(root.scheme, root.port, FAVICON_PATH, icon)
+            if _settled(icon):
+                return
+
+    async def vendor_paths(self, ranked: list[_Root]) -> None:
+        for root in ranked:
+            if await self.vendor_paths_on(root):
+                return
+
+    async def vendor_paths_on(self, root: _Root) -> bool:
+        """Ask one port for the vendor paths; True when it answered them for the host."""
+        scheme, port = root.scheme, root.port
+        root_sig = _signature(root.reply)
         timeouts = 0
+        settled = False
         for path in self.module.vendor_paths:
             if (scheme, port, path) in self.fetched:  # e.g. `/` redirected there
+                settled = True
                 continue
             got = await self.get(scheme, port, path)
+            settled = settled or _settled(got)
             if isinstance(got, _Failure):
                 timeouts += got.reason == "timed out"
                 if timeouts >= _MAX_TIMEOUTS:
                     self.warn(port, "vendor paths keep timing out; stopped")
-                    return
+                    return settled
                 continue
             # A server that answers every path with its login page says nothing about `path`.
             if got.status in _VENDOR_STATUSES and _signature(got) != root_sig:
                 await self.record(scheme, port, path, got)
+        return settled
 
     async def get(self, scheme: str, port: int, path: str) -> HttpReply | _Failure:
         self.fetched.add((scheme, port, path))
+        if (scheme, port) in self.raw:
+            return await self.get_raw(scheme, port, path, None)
         url = f"{scheme}://{self.ip}:{port}{path}"
         settings = self.ctx.settings
         try:
@@ -296,7 +340,38 @@ class _HostRun:
                     self.client, url, deadline=settings.io_timeout, max_body=settings.max_body
                 )
         except (TimeoutError, httpx.HTTPError, httpx.InvalidURL, OSError, ssl.SSLError) as exc:
-            return _Failure(_reason(exc), _worth_other_scheme(exc, scheme))
+            failure = _Failure(_reason(exc), _worth_other_scheme(exc, scheme))
+            if not _head_refused(exc):
+                return failure
+        # h11 refused the head (NUL, VT, FF or a broken line in it): read it by hand.
+        got = await self.get_raw(scheme, port, path, failure)
+        if isinstance(got, HttpReply):
+            self.raw.add((scheme, port))
+            self.note(port, "malformed HTTP head (read leniently)")
+        return got
+
+    async def get_raw(
+        self, scheme: str, port: int, path: str, failure: _Failure | None
+    ) -> HttpReply | _Failure:
+        """`failure`: what httpx said, reported when the raw read fails too."""
+        settings = self.ctx.settings
+        try:
+            async with self.ctx.limiter.slot():
+                return await raw_get(
+                    self.ip,
+                    port,
+                    path,
+                    tls=scheme == "https",
+                    deadline=settings.io_timeout,
+                    connect_timeout=settings.connect_timeout,
+                    max_body=settings.max_body,
+                )
+        except (TimeoutError, OSError, ssl.SSLError, ParseError) as exc:
+            if failure is not None:
+                return failure
+            if isinstance(exc, ParseError):
+                return _Failure("answer is not HTTP", try_other_scheme=False)
+            return _Failure(_reason(exc), try_other_scheme=False)
 
     async def record(self, scheme: str, port: int, path: str, reply: HttpReply) -> None:
         self.check(port, reply)
@@ -310,7 +385,7 @@ class _HostRun:
                 self.ctx.emit(ev)
         if scheme == "https" and port not in self.certs:
             self.certs.add(port)
-            await self.certificate(port)
+            await self.certificate(port, reply.peer_cert)
 
     def check(self, port: int, reply: HttpReply) -> None:
         """Notes on what is wrong with an answer (the evidence keeps only clean text)."""
@@ -328,14 +403,17 @@ class _HostRun:
             if title is not None and has_controls(title):
                 self.note(port, "control characters or invalid UTF-8 in the title (removed)")
 
-    async def certificate(self, port: int) -> None:
-        try:
-            async with self.ctx.limiter.slot():
-                der = await fetch_peer_certificate(self.ip, port, self.ctx.settings.io_timeout)
-        except (TimeoutError, OSError, ssl.SSLError) as exc:
-            self.warn(port, f"TLS handshake for the certificate failed ({_reason(exc)})")
-            self.note(port, f"TLS handshake for the certificate failed ({_reason(exc)})")
-            return
+    async def certificate(self, port: int, der: bytes | None) -> None:
+        """Evidence from the certificate of the connection `/` came over; a handshake of its
+        own only when that connection did not show it (der None)."""
+        if der is None:
+            try:
+                async with self.ctx.limiter.slot():
+                    der = await fetch_peer_certificate(self.ip, port, self.ctx.settings.io_timeout)
+            except (TimeoutError, OSError, ssl.SSLError) as exc:
+                self.warn(port, f"TLS handshake for the certificate failed ({_reason(exc)})")
+                self.note(port, f"TLS handshake for the certificate failed ({_reason(exc)})")
+                return
         if not der:
             self.warn(port, "TLS server sent no certificate")
             self.note(port, "TLS server sent no certificate")
@@ -351,6 +429,42 @@ class _HostRun:
         for ev in evidence:
             self.emitted.add((ev.protocol, ev.port, ev.value))
             self.ctx.emit(ev)
+
+
+def _rank(root: _Root) -> tuple[int, bool, bool, int]:
+    """Sort key of the ports to ask the host-wide paths: a port whose `/` answered (2xx, 401,
+    403, a redirect within the port) before one that redirects elsewhere (often HTTP to
+    HTTPS) before one that answered another 4xx/5xx; then plain HTTP, port 80, lower ports."""
+    status = root.reply.status
+    if 200 <= status < 300 or status in (401, 403):
+        quality = 0
+    elif 300 <= status < 400:
+        quality = 0 if _redirects_within(root) else 1
+    else:
+        quality = 2
+    return quality, root.scheme != "http", root.port != 80, root.port
+
+
+def _redirects_within(root: _Root) -> bool:
+    """Does the redirect `/` answered stay on the same scheme and port?"""
+    try:
+        here = urlsplit(root.reply.url)
+        there = urlsplit(urljoin(root.reply.url, (root.reply.header("location") or "").strip()))
+        port = there.port or (443 if there.scheme == "https" else 80)
+    except ValueError:
+        return False
+    return (there.scheme, there.hostname, port) == (root.scheme, here.hostname, root.port)
+
+
+def _settled(got: HttpReply | _Failure) -> bool:
+    """Did a port answer a host-wide path for the host? A 2xx or 4xx does; a redirect, a
+    server error or no HTTP answer leaves the question to the next port."""
+    return isinstance(got, HttpReply) and (200 <= got.status < 300 or 400 <= got.status < 500)
+
+
+def _head_refused(exc: BaseException) -> bool:
+    """httpx got bytes but h11 refused them as a response head (not: closed without a word)."""
+    return isinstance(exc, httpx.RemoteProtocolError) and "without sending" not in str(exc)
 
 
 def _signature(reply: HttpReply) -> tuple[int, str]:

@@ -2,13 +2,16 @@
 also ends slowloris answers and endless chunked bodies) and a hard cap on the body read.
 
 Shared by the http and onvif modules. No redirects are followed, no proxy or environment
-setting is used, certificates are not checked (we identify devices, we do not trust them).
+setting is used, certificates are not checked (we identify devices, we do not trust them), but
+the peer certificate of an HTTPS exchange is kept: it names the vendor, and reading it from the
+connection the request used saves a handshake of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass
 
 import httpx
@@ -27,6 +30,8 @@ class HttpReply:
     headers: list[tuple[str, str]]  # as sent: original case and order, repeats kept
     body: bytes  # raw (still content-encoded) bytes, at most max_body of them
     truncated: bool = False  # the body was cut by the size cap or the deadline
+    # DER of the TLS peer's certificate; b"": TLS without one; None: plain HTTP, or unknown.
+    peer_cert: bytes | None = None
 
     def header(self, name: str) -> str | None:
         return header(self.headers, name)
@@ -75,6 +80,7 @@ async def fetch(
     request = client.build_request(method, url, content=content, headers=headers)
     async with asyncio.timeout_at(end):
         response = await client.send(request, stream=True)
+    cert = peer_certificate(response)
     body = bytearray()
     truncated = False
     try:
@@ -92,4 +98,17 @@ async def fetch(
             async with asyncio.timeout(1.0):
                 await response.aclose()
     raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw]
-    return HttpReply(str(request.url), response.status_code, raw, bytes(body), truncated)
+    return HttpReply(str(request.url), response.status_code, raw, bytes(body), truncated, cert)
+
+
+def peer_certificate(response: httpx.Response) -> bytes | None:
+    """The certificate of the TLS connection a response came over (see HttpReply.peer_cert).
+    httpcore hands its connection out as the `network_stream` extension."""
+    stream = response.extensions.get("network_stream")
+    try:
+        ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+        if not isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
+            return None
+        return ssl_object.getpeercert(binary_form=True) or b""
+    except (AttributeError, ValueError, OSError):  # a stream without extra info, or closed
+        return None
