@@ -169,3 +169,11 @@ def test_tls13_and_certificate_less_handshakes_end_the_search() -> None:
 def test_leaf_certificate_never_raises(data: bytes) -> None:
     state, der = tls.leaf_certificate(b"\x16\x03\x03" + data)
     assert (der is not None) is (state is tls.Tls.FOUND)
+
+
+def test_a_head_with_vt_or_ff_inside_a_value_keeps_the_whole_value() -> None:
+    """Lines end at LF only: str.splitlines would cut 'Hik\\x0bvision' at the VT."""
+    head = b"HTTP/1.1 401 Unauthorized\r\nServer: Hik\x0bvi\x0csion\r\nX-A: 1\r\n\r\nbody"
+    status, headers, end = httphead.parse_head(head)
+    assert (status, headers) == (401, [("Server", "Hik\x0bvi\x0csion"), ("X-A", "1")])
+    assert head[end:] == b"body"

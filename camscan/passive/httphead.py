@@ -1,19 +1,17 @@
 """HTTP/1.x message framing for passive mode: request lines, response heads, the body start.
 
 Only what is needed to hand a response seen on the wire to camscan.discovery.http's
-http_evidence: status, headers as sent, and the first bytes of the body (de-chunked).
+http_evidence: status, headers as sent, and the first bytes of the body (de-chunked). The head
+is read by camscan.discovery.httpframe, as the active fallback reads it.
 """
 
 from __future__ import annotations
 
-import re
-
+from camscan.discovery import httpframe
+from camscan.discovery.httpframe import head_end
 from camscan.errors import ParseError
 
-MAX_HEAD = 16 * 1024
 _METHODS = (b"GET ", b"HEAD ", b"POST ", b"PUT ", b"OPTIONS ", b"DESCRIBE ", b"DELETE ")
-_STATUS = re.compile(rb"^(?:HTTP|RTSP)/\d\.\d[ \t]+(\d{3})")
-_CHUNK = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,8})[^\r\n]*\r?\n")
 
 
 def is_request(payload: bytes) -> bool:
@@ -29,36 +27,13 @@ def request_line(payload: bytes) -> tuple[str, str] | None:
     return parts[0].decode("ascii", "replace"), parts[1].decode("latin-1")
 
 
-def head_end(buf: bytes | bytearray) -> int:
-    """Offset just past the blank line ending the head, or -1."""
-    i = buf.find(b"\r\n\r\n", 0, MAX_HEAD)
-    if i >= 0:
-        return i + 4
-    i = buf.find(b"\n\n", 0, MAX_HEAD)
-    return i + 2 if i >= 0 else -1
-
-
 def parse_head(buf: bytes) -> tuple[int, list[tuple[str, str]], int]:
     """(status, headers in order, offset of the body) of a response; ParseError if no head."""
     end = head_end(buf)
     if end < 0:
         raise ParseError("response head incomplete")
-    m = _STATUS.match(buf)
-    if not m:
-        raise ParseError("not an HTTP/RTSP status line")
-    lines = buf[:end].decode("latin-1").splitlines()[1:]
-    headers: list[tuple[str, str]] = []
-    for line in lines:
-        if not line.strip():
-            break
-        if line[:1] in (" ", "\t") and headers:  # obsolete line folding
-            name, value = headers[-1]
-            headers[-1] = (name, f"{value} {line.strip()}")
-            continue
-        name, sep, value = line.partition(":")
-        if sep and name.strip():
-            headers.append((name.strip(), value.strip()))
-    return int(m.group(1)), headers, end
+    status, headers = httpframe.parse_head(buf[:end])
+    return status, headers, end
 
 
 def header_value(headers: list[tuple[str, str]], name: str) -> str | None:
@@ -93,16 +68,4 @@ def complete(buf: bytes | bytearray, head_only: bool) -> bool:
 
 def dechunk(body: bytes) -> bytes:
     """The data of a chunked body, as far as it goes (a cut-off last chunk is kept)."""
-    out: list[bytes] = []
-    i = 0
-    while i < len(body):
-        m = _CHUNK.match(body, i)
-        if not m:
-            break
-        size = int(m.group(1), 16)
-        if size == 0:
-            break
-        start = m.end()
-        out.append(body[start : start + size])
-        i = start + size + 2
-    return b"".join(out)
+    return httpframe.dechunk(body)[0]
