@@ -152,6 +152,12 @@ async def take_connection(
                 await asyncio.wait_for(reader.read(4096), READ_WAIT)
             writer.write(garbage(persona, f"tcp{port}"))
             await asyncio.wait_for(writer.drain(), READ_WAIT)
+            # Half-close, then read what the client sends until it leaves: closing with its
+            # request unread would reset the connection, and the client could see the reset
+            # before the garbage (a race the tests would inherit).
+            if writer.can_write_eof():
+                writer.write_eof()
+            await _swallow(reader)
         writer.close()
         return True
     if rtsp and persona.mode("rtsp_silent"):
