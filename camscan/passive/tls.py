@@ -3,6 +3,10 @@
 The server's first flight is ServerHello, Certificate, [ServerKeyExchange], ServerHelloDone,
 carried in handshake records that may split or merge messages freely. TLS 1.3 encrypts the
 Certificate message, so a 1.3 ServerHello ends the search.
+
+The client's first record, the ClientHello, names the server it wants in the server_name
+extension (RFC 6066 3) in every TLS version: a camera connecting to its maker's cloud says so
+there even when its DNS lookup was not captured.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from enum import Enum
 
 _HANDSHAKE, _CCS, _ALERT = 22, 20, 21
 _SERVER_HELLO, _CERTIFICATE, _SERVER_HELLO_DONE = 2, 11, 14
+_CLIENT_HELLO = 1
+_SERVER_NAME, _HOST_NAME = 0, 0
 _SUPPORTED_VERSIONS = 43
 _TLS13 = b"\x03\x04"
 
@@ -94,3 +100,45 @@ def leaf_certificate(buf: bytes) -> tuple[Tls, bytes | None]:
             return Tls.NONE, None
         i += 4 + mlen
     return (Tls.NONE, None) if flight_over else (Tls.MORE, None)
+
+
+def client_hello_sni(payload: bytes) -> str | None:
+    """The host name a ClientHello asks for, when the first segment of a client's stream holds
+    the ClientHello up to its server_name extension; None otherwise (never raises)."""
+    if not is_tls_start(payload) or len(payload) < 9 or payload[5] != _CLIENT_HELLO:
+        return None
+    hello = payload[9 : 9 + ((payload[6] << 16) | (payload[7] << 8) | payload[8])]
+    # version(2) random(32) session_id(1+n) cipher_suites(2+n) compression(1+n) extensions(2+n)
+    i = 34
+    if i >= len(hello):
+        return None
+    i += 1 + hello[i]
+    if i + 2 > len(hello):
+        return None
+    i += 2 + ((hello[i] << 8) | hello[i + 1])
+    if i >= len(hello):
+        return None
+    i += 1 + hello[i]
+    if i + 2 > len(hello):
+        return None
+    end = min(len(hello), i + 2 + ((hello[i] << 8) | hello[i + 1]))
+    i += 2
+    while i + 4 <= end:
+        etype, elen = (hello[i] << 8) | hello[i + 1], (hello[i + 2] << 8) | hello[i + 3]
+        if etype == _SERVER_NAME:
+            ext = hello[i + 4 : i + 4 + elen]
+            # server_name_list length (2), then name_type (1), length (2), name
+            if len(ext) >= 5 and ext[2] == _HOST_NAME:
+                size = (ext[3] << 8) | ext[4]
+                name = ext[5 : 5 + size]
+                if len(name) != size:
+                    return None  # cut off by the segment's end
+                try:
+                    text = name.decode("ascii").rstrip(".").lower()
+                except UnicodeDecodeError:
+                    return None
+                ok = text and all(c.isalnum() or c in "-._" for c in text)
+                return text if ok else None
+            return None
+        i += 4 + elen
+    return None
