@@ -43,3 +43,14 @@ class LabError(CamscanError):
 
 class ParseError(CamscanError):
     """Device bytes a parser could not make sense of."""
+
+
+def exception_chain(exc: BaseException, limit: int = 8) -> list[BaseException]:
+    """exc and its causes (or contexts), outermost first: httpx wraps the OSError or
+    ssl.SSLError that says what really went wrong."""
+    seen: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in seen and len(seen) < limit:
+        seen.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return seen

@@ -9,7 +9,6 @@ writing a pcap, as tcpdump would, that stops on the marker; the pcap is read aft
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 
 from camscan.lab.devsim.announce import marker_payload
 from tests.conftest import assert_schema_valid
-from tests.test_e2e_passive import _wait_for
+from tests.test_e2e_passive import _wait_for, read_capture
 
 pytestmark = pytest.mark.lab
 
@@ -65,15 +64,7 @@ def hear(office: Any) -> dict[str, Any]:
         if recorder.poll() is None:
             recorder.kill()
             recorder.wait()
-    out = pcap.with_suffix(".json")
-    proc = subprocess.run(
-        [sys.executable, "-m", "camscan", "passive", str(pcap), "-o", str(out), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return {"live": live, "file": json.loads(out.read_text())}
+    return {"live": live, "file": read_capture(pcap)}
 
 
 @pytest.fixture(scope="module")

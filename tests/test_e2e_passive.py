@@ -8,6 +8,7 @@ import selectors
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,7 +72,16 @@ def captured(office) -> dict[str, Any]:
         for p in (live, recorder):
             if p.poll() is None:
                 p.kill()
-    out = office.workdir / "passive-file.json"
+    return {
+        "active": active,
+        "live": json.loads(live_out.read_text()),
+        "file": read_capture(pcap),
+    }
+
+
+def read_capture(pcap: Path) -> dict[str, Any]:
+    """`camscan passive FILE` as a user runs it: the device list it writes."""
+    out = pcap.with_suffix(".json")
     proc = subprocess.run(
         [sys.executable, "-m", "camscan", "passive", str(pcap), "-o", str(out), "--quiet"],
         capture_output=True,
@@ -79,11 +89,7 @@ def captured(office) -> dict[str, Any]:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    return {
-        "active": active,
-        "live": json.loads(live_out.read_text()),
-        "file": json.loads(out.read_text()),
-    }
+    return json.loads(out.read_text())
 
 
 @pytest.mark.parametrize("kind", ["live", "file"])

@@ -38,7 +38,7 @@ from camscan.discovery.html import (
 from camscan.discovery.httpfetch import HttpReply, fetch, header, make_client
 from camscan.discovery.rawhttp import raw_get
 from camscan.discovery.tlsinfo import cert_evidence, cert_problems, fetch_peer_certificate
-from camscan.errors import ParseError
+from camscan.errors import ParseError, exception_chain
 from camscan.model import Evidence
 
 __all__ = [
@@ -493,17 +493,8 @@ def _same_host_target(base: str, location: str, ip: str) -> tuple[str, int, str]
     return url.scheme, port, path
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in seen and len(seen) < 8:
-        seen.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    return seen
-
-
 def _reason(exc: BaseException) -> str:
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     if any(isinstance(e, TimeoutError | httpx.TimeoutException) for e in chain):
         return "timed out"
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
@@ -523,7 +514,7 @@ def _worth_other_scheme(exc: BaseException, scheme: str) -> bool:
     """Could the port speak the other scheme? (a TLS alert to plain HTTP, a failed handshake)"""
     if isinstance(exc, TimeoutError):  # our overall deadline: the port is just slow
         return False
-    if any(isinstance(e, ConnectionRefusedError) for e in _chain(exc)):
+    if any(isinstance(e, ConnectionRefusedError) for e in exception_chain(exc)):
         return False
     if isinstance(exc, httpx.ConnectTimeout):  # a plain server waiting out our ClientHello
         return scheme == "https"

@@ -21,7 +21,7 @@ from camscan import __version__
 from camscan.discovery.base import BroadcastModule, ScanContext, ScanSettings
 from camscan.discovery.udp import Datagram, Listener, send_and_collect
 from camscan.discovery.wire import child, evidence, local, parse_xml, text
-from camscan.errors import ParseError
+from camscan.errors import ParseError, exception_chain
 from camscan.model import Evidence
 from camscan.protocols import kv_lines
 
@@ -254,7 +254,7 @@ def no_connection(exc: httpx.TransportError) -> bool:
     if isinstance(exc, httpx.ConnectTimeout):
         return True
     if isinstance(exc, httpx.ConnectError):  # TLS handshakes happen within the connect
-        chain = _chain(exc)
+        chain = exception_chain(exc)
         return not any(isinstance(e, ssl.SSLError) for e in chain) or any(
             isinstance(e, ssl.SSLEOFError)
             for e in chain  # closed before the handshake
@@ -262,15 +262,6 @@ def no_connection(exc: httpx.TransportError) -> bool:
     if isinstance(exc, httpx.RemoteProtocolError):
         return "without sending" in str(exc)  # httpcore: "disconnected without sending a response"
     return isinstance(exc, httpx.ReadError | httpx.WriteError)
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in seen and len(seen) < 8:
-        seen.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    return seen
 
 
 async def _open(
