@@ -10,8 +10,14 @@ HTTP, RTSP, TLS certificates, vendor-cloud DNS). Then, each in its own process:
              haslayer()/field checks a scapy-based reader would do; its rate is extrapolated
              to the whole file (scapy on 2 million packets takes many minutes).
 
+--mix dualstack moves half of the bulk traffic (HTTPS, QUIC) to IPv6 and adds IPv6 and
+fragmented camera traffic (mDNS over IPv6 link-local, neighbor advertisements, a large
+WS-Discovery ProbeMatch in IPv4 fragments and in IPv6 fragments); --mix office is the mix
+above, byte for byte as before those existed.
+
 Peak RSS is each process's own ru_maxrss. Usage:
   python bench/bench_passive.py [--packets 2000000] [--scapy-packets 50000] [--seed 1] [--keep]
+                                [--mix office|dualstack]
 """
 
 from __future__ import annotations
@@ -26,14 +32,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
 LAN = "10.20."
 CAMERA_SHARE = 0.005
 
 
-def _templates() -> tuple[list[tuple[float, bytes, str]], list[bytes]]:
-    """(weight, frame, kind) of the unrelated mix, and the camera frames."""
+def _templates(mix: str = "office") -> tuple[list[tuple[float, bytes, str]], list[list[bytes]]]:
+    """(weight, frame, kind) of the unrelated mix, and the camera bursts (frames written
+    back to back: fragments of one datagram)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -42,7 +50,9 @@ def _templates() -> tuple[list[tuple[float, bytes, str]], list[bytes]]:
     from scapy.layers.dhcp import BOOTP, DHCP
     from scapy.layers.dns import DNS, DNSQR
     from scapy.layers.inet import IP, TCP, UDP
-    from scapy.layers.inet6 import IPv6
+    from scapy.layers.inet6 import (
+        IPv6,
+    )
     from scapy.layers.l2 import ARP, Ether
     from scapy.packet import Raw
 
@@ -129,22 +139,98 @@ def _templates() -> tuple[list[tuple[float, bytes, str]], list[bytes]]:
         / DHCP(options=[("message-type", "request"), ("vendor_class_id", b"udhcp 1.20.2"),
                         ("hostname", b"IPC"), "end"]),
     ]  # fmt: skip
-    return [(w, bytes(p), k) for w, p, k in unrelated], [bytes(p) for p in camera]
+    bursts = [[bytes(p)] for p in camera]
+    if mix == "dualstack":
+        unrelated, v6_bursts = _dualstack(unrelated, eth, tls_data, cam, pc)
+        bursts += v6_bursts
+    return [(w, bytes(p), k) for w, p, k in unrelated], bursts
 
 
-def generate(path: Path, packets: int, seed: int) -> int:
+def _dualstack(unrelated: list, eth: Any, tls_data: bytes, cam: str, pc: str) -> tuple[list, list]:
+    """Half the bulk traffic over IPv6; the IPv6 and fragmented camera bursts."""
+    from scapy.layers.inet import IP, TCP, UDP, fragment
+    from scapy.layers.inet6 import (
+        ICMPv6ND_NA,
+        ICMPv6NDOptDstLLAddr,
+        IPv6,
+        IPv6ExtHdrFragment,
+        fragment6,
+    )
+    from scapy.packet import Raw
+    from zeroconf import DNSAddress, DNSOutgoing, DNSPointer, DNSService, DNSText, const
+
+    gw = "02:00:00:00:00:fe"
+    remote, lan = "2a00:1450:4001::1", "2001:db8:20::1"
+    out = []
+    for w, p, k in unrelated:
+        if k in ("tcp-in", "tcp-out", "udp") and p.haslayer(IP) and p[IP].sport != 123:
+            out.append((w / 2, p, k))
+    out += [
+        (0.20, eth(gw, pc) / IPv6(src=remote, dst=lan)
+         / TCP(sport=443, dport=50000, flags="A") / Raw(tls_data), "tcp-in6"),
+        (0.10, eth() / IPv6(src=lan, dst=remote) / TCP(sport=50000, dport=443, flags="A"),
+         "tcp-out6"),
+        (0.05, eth(gw, pc) / IPv6(src=remote, dst=lan) / UDP(sport=443, dport=50000)
+         / Raw(bytes(1100)), "udp6"),
+    ]  # fmt: skip
+    out += [(w, p, k) for w, p, k in unrelated if k not in ("tcp-in", "tcp-out", "udp")]
+    out += [(w, p, k) for w, p, k in unrelated if k == "udp" and p[IP].sport == 123]
+
+    ll = "fe80::2a57:beff:fe00:21"
+    host, inst = "ipc.local.", "IPC._http._tcp.local."
+    msg = DNSOutgoing(const._FLAGS_QR_RESPONSE | const._FLAGS_AA)
+    unique = const._CLASS_IN | const._CLASS_UNIQUE
+    msg.add_answer_at_time(DNSPointer("_http._tcp.local.", 12, const._CLASS_IN, 4500, inst), 0)
+    msg.add_answer_at_time(DNSService(inst, 33, unique, 120, 0, 0, 80, host), 0)
+    msg.add_answer_at_time(DNSText(inst, 16, unique, 4500, b"\x0bmodel=DS-2CD"), 0)
+    msg.add_answer_at_time(DNSAddress(host, 28, unique, 120, bytes.fromhex("fe80" + "0" * 12)
+                                      + bytes.fromhex("2a57befffe000021")), 0)  # fmt: skip
+    scopes = b" ".join(b"onvif://www.onvif.org/location/floor%d" % i for i in range(80))
+    probe_match = (
+        b'<?xml version="1.0"?><e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" '
+        b'xmlns:w="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+        b'xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery" '
+        b'xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><e:Header><w:Action>'
+        b"http://schemas.xmlsoap.org/ws/2005/04/discovery/ProbeMatches</w:Action></e:Header>"
+        b"<e:Body><d:ProbeMatches><d:ProbeMatch><w:EndpointReference><w:Address>urn:uuid:1"
+        b"</w:Address></w:EndpointReference><d:Types>dn:NetworkVideoTransmitter</d:Types>"
+        b"<d:Scopes>onvif://www.onvif.org/name/HIKVISION " + scopes + b"</d:Scopes>"
+        b"<d:XAddrs>http://10.20.0.33/onvif/device_service</d:XAddrs>"
+        b"</d:ProbeMatch></d:ProbeMatches></e:Body></e:Envelope>"
+    )
+    wsd4 = IP(src=LAN + "0.33", dst=LAN + "1.1", id=77) / UDP(sport=3702, dport=3702)
+    wsd6 = (IPv6(src=ll, dst="fe80::1") / IPv6ExtHdrFragment(id=77)
+            / UDP(sport=3702, dport=3702) / Raw(probe_match))  # fmt: skip
+    bursts = [
+        [eth(cam, "33:33:00:00:00:fb") / IPv6(src=ll, dst="ff02::fb")
+         / UDP(sport=5353, dport=5353) / Raw(msg.packets()[0])],
+        [eth(cam, "33:33:00:00:00:01") / IPv6(src=ll, dst="ff02::1", hlim=255)
+         / ICMPv6ND_NA(tgt=ll) / ICMPv6NDOptDstLLAddr(lladdr=cam)],
+        [eth(cam, pc) / f for f in fragment(wsd4 / Raw(probe_match), fragsize=1400)],
+        [eth(cam, pc) / f for f in fragment6(wsd6, 1280)],
+    ]  # fmt: skip
+    return out, [[bytes(p) for p in burst] for burst in bursts]
+
+
+def generate(path: Path, packets: int, seed: int, mix: str = "office") -> int:
     """Write the capture; returns its size in bytes."""
     rnd = random.Random(seed)
-    unrelated, camera = _templates()
+    unrelated, camera = _templates(mix)
     weights = [w for w, _, _ in unrelated]
     ts = 1_700_000_000.0
     pack = struct.Struct("<IIII").pack
     with open(path, "wb", buffering=1 << 20) as fh:
         fh.write(PCAP_HEADER)
-        for i in range(packets):
+        i = 0
+        while i < packets:
             ts += rnd.random() * 0.001
             if rnd.random() < CAMERA_SHARE:
-                frame = bytearray(camera[i % len(camera)])
+                burst = camera[i % len(camera)][: packets - i]
+                sec = int(ts)
+                for frame in burst:
+                    fh.write(pack(sec, int((ts - sec) * 1e6), len(frame), len(frame)) + frame)
+                i += len(burst)
+                continue
             else:
                 _, tmpl, kind = rnd.choices(unrelated, weights)[0]
                 frame = bytearray(tmpl)
@@ -156,15 +242,28 @@ def generate(path: Path, packets: int, seed: int) -> int:
                 elif kind == "tcp-out" or kind == "tcp-lan":
                     frame[29] = host
                     frame[34:36] = rnd.randrange(32768, 61000).to_bytes(2, "big")
+                elif kind == "tcp-in6" or kind == "udp6":
+                    frame[37] = rnd.randrange(1, 250)
+                    frame[53] = host
+                    frame[56:58] = rnd.randrange(32768, 61000).to_bytes(2, "big")
+                elif kind == "tcp-out6":
+                    frame[37] = host
+                    frame[54:56] = rnd.randrange(32768, 61000).to_bytes(2, "big")
                 if kind in ("tcp-in", "udp") and len(frame) > 400:
                     del frame[rnd.randrange(400, len(frame)) :]  # vary the sizes
                     total = len(frame) - 14
                     frame[16:18] = total.to_bytes(2, "big")
                     if kind == "udp":
                         frame[38:40] = (total - 20).to_bytes(2, "big")
+                elif kind in ("tcp-in6", "udp6") and len(frame) > 400:
+                    del frame[rnd.randrange(400, len(frame)) :]
+                    frame[18:20] = (len(frame) - 54).to_bytes(2, "big")
+                    if kind == "udp6":
+                        frame[58:60] = (len(frame) - 54).to_bytes(2, "big")
             sec = int(ts)
             fh.write(pack(sec, int((ts - sec) * 1e6), len(frame), len(frame)))
             fh.write(frame)
+            i += 1
     return path.stat().st_size
 
 
@@ -226,13 +325,14 @@ def main() -> None:
     ap.add_argument("--scapy-packets", type=int, default=50_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the generated capture")
+    ap.add_argument("--mix", choices=["office", "dualstack"], default="office")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="camscan-bench-"))
-    path = tmp / "office.pcap"
+    path = tmp / f"{args.mix}.pcap"
     t = time.perf_counter()
-    size = generate(path, args.packets, args.seed)
-    print(f"generated {args.packets:,} packets, {size / 2**20:.0f} MiB in "
+    size = generate(path, args.packets, args.seed, args.mix)
+    print(f"generated {args.packets:,} packets ({args.mix}), {size / 2**20:.0f} MiB in "
           f"{time.perf_counter() - t:.1f} s: {path}")  # fmt: skip
     try:
         cs = child(CAMSCAN_CHILD, str(path))

@@ -80,12 +80,25 @@ def group_by_host(evidence: Iterable[Evidence]) -> list[HostEvidence]:
         host = hosts.get(key)
         if host is None:
             host = hosts[key] = HostEvidence(key=key, mac=mac)
-        if ev.ip and (host.ip is None or ev.module not in ("sadp", "dahua")):
+        if ev.ip and _better_ip(ev, host.ip):
             host.ip = ev.ip
         host.items.append(ev)
     for host in hosts.values():
         host.notes.extend(n for n in lies.get(host.ip or "", ()) if n not in host.notes)
     return list(hosts.values())
+
+
+def _better_ip(ev: Evidence, current: str | None) -> bool:
+    """Whether the item's address should name the host instead of `current`: an IPv4
+    address beats an IPv6 one (a device on both is listed by its IPv4 address); within a
+    family the latest wins, unless it comes from an SADP or Dahua answer (an address the
+    payload states)."""
+    if current is None:
+        return True
+    new_v6, current_v6 = ":" in (ev.ip or ""), ":" in current
+    if new_v6 != current_v6:
+        return current_v6
+    return ev.module not in ("sadp", "dahua")
 
 
 def _lie_note(ev: Evidence, mac: str, link: set[str], other_ip: str | None) -> str:

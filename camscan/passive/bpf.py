@@ -6,8 +6,18 @@ Python side never sees a busy link's bulk traffic. It is assembled by hand becau
 pcap filter expression needs libpcap, which many machines lack.
 
     accept  ARP
-    accept  IPv4 UDP, first fragment, source or destination port in udp_ports
+    accept  IPv4 UDP, unfragmented or first fragment, source or destination port in udp_ports
+    accept  IPv4 UDP, a later fragment (it has no ports; the fast path reassembles)
     accept  IPv4 TCP, first fragment, source or destination port in tcp_ports, or SYN set
+    accept  IPv6 UDP and TCP right after the IPv6 header: the same ports, or SYN set
+    accept  IPv6 UDP fragments (fragment header right after the IPv6 header): later ones,
+            and first ones to the same ports
+    accept  ICMPv6 router and neighbor solicitations and advertisements (IPv6's ARP)
+
+Classic BPF cannot walk a chain of IPv6 extension headers; packets with hop-by-hop, routing
+or destination options before UDP/TCP are dropped here (discovery traffic carries none).
+The port checks are shared by both families: X holds the offset of the transport header
+past the Ethernet header (the IPv4 header length, or 40).
 """
 
 from __future__ import annotations
@@ -21,8 +31,8 @@ SO_ATTACH_FILTER = 26
 SNAP = 0x40000
 
 # opcodes (linux/filter.h)
-LDH_ABS, LDB_ABS, LDH_IND, LDB_IND, LDXB_MSH = 0x28, 0x30, 0x48, 0x50, 0xB1
-JEQ_K, JSET_K, RET_K = 0x15, 0x45, 0x06
+LDH_ABS, LDB_ABS, LDH_IND, LDB_IND, LDXB_MSH, LDX_IMM = 0x28, 0x30, 0x48, 0x50, 0xB1, 0x01
+JA, JEQ_K, JSET_K, RET_K = 0x05, 0x15, 0x45, 0x06
 
 Insn = tuple[int, int, int, int]  # code, jt, jf, k
 
@@ -40,12 +50,18 @@ class _Asm:
     def op(self, code: int, k: int = 0, jt: str | None = None, jf: str | None = None) -> None:
         self.code.append((code, jt, jf, k))
 
+    def jump(self, label: str) -> None:
+        """An unconditional jump (its offset is k, not limited to 255)."""
+        self.code.append((JA, label, None, 0))
+
     def build(self) -> list[Insn]:
         out = []
         for i, (code, jt, jf, k) in enumerate(self.code):
             t = self.labels[jt] - i - 1 if jt else 0
             f = self.labels[jf] - i - 1 if jf else 0
-            if not (0 <= t <= 255 and 0 <= f <= 255):
+            if code == JA:
+                t, k = 0, t
+            if not (0 <= t <= 255 and 0 <= f <= 255 and k >= 0):
                 raise ValueError("BPF jump out of range")
             out.append((code, t, f, k))
         return out
@@ -56,15 +72,40 @@ def ethernet_program(udp_ports: Iterable[int], tcp_ports: Iterable[int]) -> list
     a = _Asm()
     a.op(LDH_ABS, 12)
     a.op(JEQ_K, 0x0806, "accept", None)
+    a.op(JEQ_K, 0x86DD, "ipv6", None)
     a.op(JEQ_K, 0x0800, None, "reject")
     a.op(LDB_ABS, 23)
+    a.op(JEQ_K, 17, None, "tcp4")
+    a.op(LDH_ABS, 20)
+    a.op(JSET_K, 0x1FFF, "accept", None)  # a later UDP fragment: no ports to look at
+    a.op(LDXB_MSH, 14)  # X = IPv4 header length
+    a.jump("udp")
+    a.label("tcp4")
+    a.op(JEQ_K, 6, None, "reject")
+    a.op(LDH_ABS, 20)
+    a.op(JSET_K, 0x1FFF, "reject", None)  # TCP fragments are not read
+    a.op(LDXB_MSH, 14)
+    a.jump("tcp")
+    a.label("ipv6")
+    a.op(LDX_IMM, 40)
+    a.op(LDB_ABS, 20)  # next header
     a.op(JEQ_K, 17, "udp", None)
-    a.op(JEQ_K, 6, "tcp", "reject")
+    a.op(JEQ_K, 6, "tcp", None)
+    a.op(JEQ_K, 44, None, "icmp6")
+    a.op(LDB_ABS, 54)  # the fragment header's next header
+    a.op(JEQ_K, 17, None, "reject")
+    a.op(LDH_ABS, 56)
+    a.op(JSET_K, 0xFFF8, "accept", None)  # a later UDP fragment
+    a.op(LDX_IMM, 48)  # the first: its UDP header follows the fragment header
+    a.jump("udp")
+    a.label("icmp6")
+    a.op(JEQ_K, 58, None, "reject")
+    a.op(LDB_ABS, 54)  # ICMPv6 type
+    for kind in (133, 134, 135):
+        a.op(JEQ_K, kind, "accept", None)
+    a.op(JEQ_K, 136, "accept", "reject")
     for proto, ports in (("udp", udp), ("tcp", tcp)):
         a.label(proto)
-        a.op(LDH_ABS, 20)
-        a.op(JSET_K, 0x1FFF, "reject", None)  # a later fragment: no ports in it
-        a.op(LDXB_MSH, 14)  # X = IPv4 header length
         for offset in (14, 16):  # source port, destination port
             a.op(LDH_IND, offset)
             for port in ports:
@@ -97,6 +138,10 @@ def run_program(program: list[Insn], packet: bytes) -> int:
             if k >= len(packet):
                 return 0
             x = (packet[k] & 0x0F) * 4
+        elif code == LDX_IMM:
+            x = k
+        elif code == JA:
+            pc += k
         elif code == JEQ_K:
             pc += jt if acc == k else jf
         elif code == JSET_K:

@@ -3,9 +3,9 @@ active modules use (camscan.discovery.*), so a device looks the same whether it 
 overheard. Only answers and announcements count: inquiries in the capture come from scanners
 and clients, not from the devices.
 
-Every evidence item has module "passive", the packet's time as observed_at and the packet
-number. Repeats (a camera announcing itself every few seconds) are reported once, at their
-first packet.
+Addresses come as 4 (IPv4) or 16 (IPv6) bytes and become text here. Every evidence item has
+module "passive", the packet's time as observed_at and the packet number. Repeats (a camera
+announcing itself every few seconds) are reported once, at their first packet.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from camscan.discovery.vendors import VendorProtocol, all_protocols, vendor_evid
 from camscan.errors import ParseError
 from camscan.model import Evidence
 from camscan.passive import dhcp, dns, httphead, tls
-from camscan.passive.macs import MacTable
+from camscan.passive.macs import MacTable, ip_text
 from camscan.passive.mdnsread import mdns_services
 from camscan.passive.tcpstream import FlowKey, Stream, StreamTable
 
@@ -52,6 +52,7 @@ _MAX_REQUESTS = 1 << 14
 _UNKNOWN_PATH = "?"
 _MAX_TCP_PORTS = len(TCP_PORTS) + 64
 _UPNP_MARK = b"urn:schemas-upnp-org:device-1-0"
+_UNSPECIFIED = frozenset({"0.0.0.0", "::"})  # a source that has no address yet
 
 
 @dataclass(slots=True)
@@ -60,8 +61,9 @@ class ExtractStats:
     parse_errors: dict[str, int] = field(default_factory=dict)
 
 
-def _ip(raw: bytes) -> str:
-    return socket.inet_ntoa(raw)
+def _host(ip: str) -> str:
+    """The address as a URL's host part."""
+    return f"[{ip}]" if ":" in ip else ip
 
 
 class Extractor:
@@ -143,14 +145,14 @@ class Extractor:
         if not payload:
             return
         if dport == 53 or sport == 53:
-            self._dns_packet(number, ts, _ip(src), sport, dport, payload, 0)
+            self._dns_packet(number, ts, ip_text(src), sport, dport, payload, 0)
             return
         handler = self._udp.get(sport) or self._udp.get(dport)
         if handler is None:
             return
         port = sport if sport in self._udp else dport
         try:
-            handler(number, ts, _ip(src), port, payload)
+            handler(number, ts, ip_text(src), port, payload)
         except Exception as exc:  # noqa: BLE001 - one bad packet never ends the capture
             self._failed(handler.__name__.strip("_"), number, exc)
 
@@ -182,12 +184,12 @@ class Extractor:
         if sadp.is_inquiry(payload):
             return
         reply = sadp.parse(payload)
-        src = None if ip == "0.0.0.0" else ip
+        src = None if ip in _UNSPECIFIED else ip
         self._emit_all(sadp.sadp_evidence(reply, src, module=MODULE, observed_at=ts, packet=number))
 
     def _dahua(self, number: int, ts: float, ip: str, port: int, payload: bytes) -> None:
         reply = dahua.parse(payload)  # searches (clients, scanners) raise ParseError
-        src = None if ip == "0.0.0.0" else ip
+        src = None if ip in _UNSPECIFIED else ip
         self._emit_all(
             dahua.dahua_evidence(reply, src, module=MODULE, observed_at=ts, packet=number)
         )
@@ -199,7 +201,7 @@ class Extractor:
             if not proto.claims(payload):
                 continue
             reply = proto.parse(payload)
-            src = None if ip == "0.0.0.0" else ip
+            src = None if ip in _UNSPECIFIED else ip
             self._emit_all(
                 vendor_evidence(
                     reply, src, port=proto.port, module=MODULE, observed_at=ts, packet=number
@@ -208,6 +210,9 @@ class Extractor:
             return
 
     def _mdns(self, number: int, ts: float, ip: str, port: int, payload: bytes) -> None:
+        """An instance's IPv4 addresses (A records) name it, as the active module's do;
+        without them (an IPv6-only answer) the sender's address does: the link layer binds
+        that one to the MAC, while an AAAA record's global address may be bound to nothing."""
         for svc in mdns_services(payload):
             self._emit_all(
                 mdns.mdns_evidence(
@@ -254,7 +259,7 @@ class Extractor:
     ) -> None:
         if sport == 53 or dport == 53:
             if payload:
-                self._dns_packet(number, ts, _ip(src), sport, dport, payload, 2)
+                self._dns_packet(number, ts, ip_text(src), sport, dport, payload, 2)
             return
         if sport not in self.tcp_ports:
             if payload and dport in self.tcp_ports and httphead.is_request(payload):
@@ -266,7 +271,7 @@ class Extractor:
                     module=MODULE,
                     protocol="open_port",
                     value=f"{sport}/tcp",
-                    ip=_ip(src),
+                    ip=ip_text(src),
                     port=sport,
                     transport="tcp",
                     observed_at=ts,
@@ -317,7 +322,7 @@ class Extractor:
 
     def _read_stream(self, stream: Stream) -> None:
         server, _client, port, _cport = stream.key
-        ip = _ip(server)
+        ip = ip_text(server)
         buf = bytes(stream.buf)
         common = {"module": MODULE, "observed_at": stream.ts, "packet": stream.number}
         if stream.kind == "tls":
@@ -337,7 +342,7 @@ class Extractor:
             self._emit_all(http_evidence(status, headers, body, ip, port, path, **common))
             if status == 200 and _UPNP_MARK in body:
                 desc = ssdp.parse_description(body)
-                url = f"http://{ip}:{port}{path}"
+                url = f"http://{_host(ip)}:{port}{path}"
                 self._emit_all(ssdp.upnp_evidence(desc, ip, port, url=url, **common))
 
     # -- end ----------------------------------------------------------------------------

@@ -1,8 +1,13 @@
 """mDNS responses and announcements -> the service instances they describe.
 
 zeroconf's own parser reads the packet (it marks a malformed one invalid instead of raising);
-this only groups its records: PTR (type -> instance), SRV (instance -> host), TXT, and A
-(host -> address). Queries are skipped: they come from browsers, not from devices.
+this only groups its records: PTR (type -> instance), SRV (instance -> host), TXT, A and
+AAAA (host -> address). Queries are skipped: they come from browsers, not from devices.
+
+A records give `addresses`, AAAA records `addresses6`, kept apart: the device list names a
+device by its IPv4 address where it has one, and an AAAA record never stands in for a missing
+A record (a host's link-local and temporary IPv6 addresses come and go; which one its answer
+was sent from is the caller's to say). Both lists are capped per host.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from zeroconf import DNSAddress, DNSIncoming, DNSPointer, DNSService, DNSText
 _ENUMERATION = "_services._dns-sd._udp.local."
 MAX_INSTANCES = 32  # per packet
 MAX_TXT_ITEMS = 64
+MAX_ADDRESSES = 8  # per host and family
 
 
 @dataclass(slots=True)
 class MdnsService:
     instance: str
     server: str | None = None
-    addresses: list[str] = field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)  # IPv4, from A records
+    addresses6: list[str] = field(default_factory=list)  # IPv6, from AAAA records
     txt: dict[bytes, bytes | None] = field(default_factory=dict)
 
 
@@ -48,6 +55,7 @@ def mdns_services(data: bytes) -> list[MdnsService]:
         return []
     instances: dict[str, MdnsService] = {}
     hosts: dict[str, list[str]] = {}
+    hosts6: dict[str, list[str]] = {}
 
     def instance(name: str) -> MdnsService | None:
         svc = instances.get(name)
@@ -67,9 +75,24 @@ def mdns_services(data: bytes) -> list[MdnsService]:
             svc = instance(rec.name)
             if svc is not None:
                 svc.txt = parse_txt(rec.text)
-        elif isinstance(rec, DNSAddress) and len(rec.address) == 4:
-            hosts.setdefault(rec.name.lower(), []).append(socket.inet_ntoa(rec.address))
+        elif isinstance(rec, DNSAddress):
+            _add_address(hosts, hosts6, rec.name.lower(), rec.address)
     for svc in instances.values():
         if svc.server:
             svc.addresses = hosts.get(svc.server.lower(), [])
+            svc.addresses6 = hosts6.get(svc.server.lower(), [])
     return list(instances.values())
+
+
+def _add_address(
+    hosts: dict[str, list[str]], hosts6: dict[str, list[str]], name: str, raw: bytes
+) -> None:
+    if len(raw) == 4:
+        text, table = socket.inet_ntoa(raw), hosts
+    elif len(raw) == 16:
+        text, table = socket.inet_ntop(socket.AF_INET6, raw), hosts6
+    else:
+        return
+    known = table.setdefault(name, [])
+    if text not in known and len(known) < MAX_ADDRESSES:
+        known.append(text)
