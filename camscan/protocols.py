@@ -38,7 +38,8 @@ PROTOCOLS: dict[str, str] = {
     "dhcp_vendor_class": "DHCP option 60",
     "dhcp_hostname": "DHCP option 12",
     "dhcp_params": "DHCP option 55 parameter request list (comma-separated)",
-    "dns_query": "a DNS name the host looked up (passive mode)",
+    "dns_query": "a vendor-cloud name the host looked up, or asked for in a TLS ClientHello "
+    "(port set) (passive mode)",
     "mac": "a MAC address; rules read its IEEE registrant organisation",
     "open_port": "an open port as 'PORT/tcp' or 'PORT/udp'",
 }

@@ -144,7 +144,10 @@ def test_hostile_announcements_change_nothing_else(heard, heard_hostile, kind):
     assert_schema_valid(heard_hostile[kind])
     for ip, d in plain.items():
         assert {k: mixed[ip][k] for k in COMPARED} == {k: d[k] for k in COMPARED}, ip
-    hostile = {p.ip for p in load_personas(HOSTILE_PERSONAS)}
-    assert hostile <= set(mixed)
+    hostile = {p.name: p.ip for p in load_personas(HOSTILE_PERSONAS)}
+    assert set(hostile.values()) <= set(mixed)
+    for name in ("xml-bomb", "xml-xxe", "garbage"):  # their Hellos were refused, and said so
+        notes = mixed[hostile[name]]["notes"]
+        assert any(n.startswith("unreadable WS-Discovery message (") for n in notes), name
     ips = [d["ip"] for d in heard_hostile[kind]["devices"]]
     assert len(ips) == len(set(ips))

@@ -119,3 +119,60 @@ def test_policy_is_applied(capture: Path, capsys: pytest.CaptureFixture) -> None
 
 def test_help() -> None:
     assert _run(["passive", "--help"]) == 0
+
+
+CAM_IP, CAM_MAC = "198.18.0.77", "02:00:00:00:00:77"
+
+
+def _frames_from_camera(*payloads: tuple[int, int, bytes]) -> list:
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+
+    return [
+        Ether(src=CAM_MAC, dst="01:00:5e:7f:ff:fa") / IP(src=CAM_IP, dst="239.255.255.250")
+        / UDP(sport=sport, dport=dport) / Raw(data)
+        for sport, dport, data in payloads
+    ]  # fmt: skip
+
+
+def test_an_unreadable_announcement_is_a_note_on_its_sender(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;">]><Envelope>&lol2;</Envelope>'
+    )
+    path = tmp_path / "bomb.pcap"
+    wrpcap(str(path), _frames_from_camera((3702, 3702, bomb), (37020, 37020, b"\x00\x01garbage")))
+    assert _run(["passive", str(path), "-o", "-", "-q"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert_schema_valid(doc)
+    cam = next(d for d in doc["devices"] if d["ip"] == CAM_IP)
+    assert any(n.startswith("unreadable WS-Discovery message (") for n in cam["notes"])
+    assert any(n.startswith("unreadable SADP message (") for n in cam["notes"])
+    assert all("\x00" not in n for n in cam["notes"])
+
+
+def test_a_tls_server_name_of_a_vendor_cloud_counts_like_its_lookup(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A camera (RTSP port open) connecting to Hik-Connect by name, its DNS lookup not seen."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+    from test_passive_tls_sni import hello
+
+    frames = [
+        Ether(src=CAM_MAC, dst="02:00:00:00:00:01") / IP(src=CAM_IP, dst="198.18.0.1")
+        / TCP(sport=554, dport=40000, flags="SA"),
+        Ether(src=CAM_MAC, dst="02:00:00:00:00:01") / IP(src=CAM_IP, dst="203.0.113.9")
+        / TCP(sport=51000, dport=443, flags="PA") / Raw(hello(b"litedev.hik-connect.com")),
+    ]  # fmt: skip
+    path = tmp_path / "sni.pcap"
+    wrpcap(str(path), frames)
+    assert _run(["passive", str(path), "-o", "-", "-q"]) == 0
+    cam = next(d for d in json.loads(capsys.readouterr().out)["devices"] if d["ip"] == CAM_IP)
+    assert cam["manufacturer"] == "Hikvision"
+    sni = next(e for e in cam["evidence"] if e["protocol"] == "dns_query")
+    assert (sni["value"], sni["port"]) == ("litedev.hik-connect.com", 443)

@@ -133,7 +133,7 @@ def test_capture_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_pcap_expression_names_every_port() -> None:
     expr = bpf_expression()
     for needle in ("arp", "port 37020", "port 3702", "port 5353", "port 67", "port 554",
-                   "port 8443", "tcp-syn"):  # fmt: skip
+                   "port 8443", "tcp-syn", "ip[6:2] & 0x3fff", "ip6[6] == 44", "icmp6"):  # fmt: skip
         assert needle in expr
 
 

@@ -17,6 +17,7 @@ from camscan.commands.options import (
 )
 from camscan.errors import UsageError
 from camscan.fingerprint.engine import Engine
+from camscan.fusion import attach_notes
 from camscan.model import Evidence, ScanInfo, ScanResult
 from camscan.output import check_writable, write_csv, write_device_list
 from camscan.passive import PassiveStats, check_captures, passive_evidence
@@ -111,7 +112,10 @@ def _result(
 ) -> ScanResult:
     info.finished_at = time.time()
     info.warnings = list(stats.warnings)
-    return finish(evidence, engine, info, policy)
+    result = finish(evidence, engine, info, policy)
+    # Bare devices (notes, no evidence) name no maker: the policy has nothing to add to them.
+    attach_notes(result.devices, stats.notes, lambda _ip: True)
+    return result
 
 
 def _write(result: ScanResult, output: str | None, csv: str | None) -> None:

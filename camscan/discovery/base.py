@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from camscan.model import Evidence
+from camscan.notes import add_note
 
 # Camera-typical TCP ports (../shared/facts/fingerprints.md, ports cheat-sheet).
 DEFAULT_PORTS: tuple[int, ...] = (
@@ -160,17 +161,9 @@ class ScanContext:
             self._on_warning(text)
 
     def note(self, ip: str, text: str) -> None:
-        """Something wrong with what one host sent (an XML bomb refused, a body cut at the
-        cap, a port that never answered): shown in that device's `notes`. Kept once, at most
-        16 per host, control characters made visible."""
-        notes = self.notes.get(ip)
-        if notes is None:
-            if len(self.notes) >= 65536:
-                return
-            notes = self.notes[ip] = []
-        text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:300])
-        if text not in notes and len(notes) < 16:
-            notes.append(text)
+        """Something wrong with what one host sent: shown in that device's `notes`
+        (camscan.notes.add_note: once, at most 16 per host, control characters visible)."""
+        add_note(self.notes, ip, text)
 
     # -- hints between modules (e.g. ONVIF XAddrs learnt by WS-Discovery) --------
     def add_hint(self, ip: str, key: str, value: str) -> None:

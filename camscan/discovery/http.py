@@ -38,6 +38,7 @@ from camscan.discovery.html import (
 from camscan.discovery.httpfetch import HttpReply, fetch, header, make_client
 from camscan.discovery.rawhttp import raw_get
 from camscan.discovery.tlsinfo import cert_evidence, cert_problems, fetch_peer_certificate
+from camscan.discovery.wire import url_host
 from camscan.errors import ParseError, exception_chain
 from camscan.model import Evidence
 
@@ -100,8 +101,7 @@ def http_evidence(
     """
     when = time.time() if observed_at is None else observed_at
     path = clean_text(path, 512) or "/"
-    host = f"{ip}:{port}" if port else f"{ip}"
-    source = f"{scheme}://{host}{path}"
+    source = f"{scheme}://{url_host(ip, port)}{path}"
 
     def ev(protocol: str, value: str) -> Evidence:
         return Evidence(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from camscan import __version__
 from camscan.discovery.base import HostModule, ScanContext
 from camscan.discovery.html import clean_text, header_is_dirty
-from camscan.discovery.wire import evidence
+from camscan.discovery.wire import evidence, url_host
 from camscan.errors import ParseError
 from camscan.model import Evidence
 
@@ -101,7 +101,7 @@ def rtsp_evidence(
     """rtsp_server, rtsp_public and one rtsp_wwwauth per WWW-Authenticate header."""
     when = time.time() if observed_at is None else observed_at
     if source is None and ip is not None:
-        source = f"rtsp://{ip}:{port}/" if port else f"rtsp://{ip}/"
+        source = f"rtsp://{url_host(ip, port)}/"
     out = []
     for name, raw_value in resp.headers:
         protocol = _HEADER_PROTOCOLS.get(name.lower())

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from cryptography import x509
 
 from camscan.discovery.html import clean_text
-from camscan.discovery.wire import evidence
+from camscan.discovery.wire import evidence, url_host
 from camscan.errors import ParseError
 from camscan.model import Evidence
 
@@ -109,7 +109,7 @@ def cert_evidence(
     subject, issuer = cert_names(der)
     when = time.time() if observed_at is None else observed_at
     if source is None and ip is not None:
-        source = f"https://{ip}:{port}/" if port else f"https://{ip}/"
+        source = f"https://{url_host(ip, port)}/"
     out = []
     for protocol, value in (("x509_subject", subject), ("x509_issuer", issuer)):
         if value:

@@ -144,3 +144,9 @@ def evidence(
         observed_at=time.time() if observed_at is None else observed_at,
         packet=packet,
     )
+
+
+def url_host(ip: str, port: int | None = None) -> str:
+    """The host part of a URL for an address (IPv6 in brackets), with the port if given."""
+    host = f"[{ip}]" if ":" in ip else ip
+    return f"{host}:{port}" if port else host

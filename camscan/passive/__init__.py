@@ -37,6 +37,7 @@ class PassiveStats:
     interrupted: bool = False  # a live capture ended by a signal (Ctrl-C), not by its duration
     warnings: list[str] = field(default_factory=list)
     parse_errors: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)  # ip -> what it sent wrong
 
     def warn(self, message: str) -> None:
         if len(self.warnings) < MAX_WARNINGS and message not in self.warnings:
@@ -102,3 +103,4 @@ def passive_evidence(
         st.elapsed = time.perf_counter() - started
         st.evidence = extractor.stats.evidence
         st.parse_errors = dict(extractor.stats.parse_errors)
+        st.notes = extractor.stats.notes

@@ -21,8 +21,10 @@ from camscan.discovery.rtsp import parse_response as parse_rtsp
 from camscan.discovery.rtsp import rtsp_evidence
 from camscan.discovery.tlsinfo import cert_evidence
 from camscan.discovery.vendors import VendorProtocol, all_protocols, vendor_evidence
+from camscan.discovery.wire import url_host
 from camscan.errors import ParseError
 from camscan.model import Evidence
+from camscan.notes import add_note
 from camscan.passive import dhcp, dns, httphead, tls
 from camscan.passive.macs import MacTable, ip_text
 from camscan.passive.mdnsread import mdns_services
@@ -59,11 +61,14 @@ _UNSPECIFIED = frozenset({"0.0.0.0", "::"})  # a source that has no address yet
 class ExtractStats:
     evidence: int = 0
     parse_errors: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)  # ip -> what it sent wrong
 
 
-def _host(ip: str) -> str:
-    """The address as a URL's host part."""
-    return f"[{ip}]" if ":" in ip else ip
+# Discovery messages a host sends only as an answer or announcement (inquiries are skipped
+# before parsing): one that cannot be read is the host's fault and becomes a note on it, as in
+# an active scan. Dahua and other vendor parsers also refuse the searches of clients, so a
+# failure there says nothing about the sender.
+_NOTED = {"wsd": "WS-Discovery", "ssdp": "SSDP", "sadp": "SADP", "mdns": "mDNS"}
 
 
 class Extractor:
@@ -85,7 +90,9 @@ class Extractor:
         self.macs = MacTable(self.emit, module=MODULE)
         self.streams = StreamTable(complete=self._complete, on_done=self._stream_done)
         self._requests: OrderedDict[FlowKey, tuple[str, str]] = OrderedDict()
-        self._dns: dict[tuple[str, str], tuple[int, float, str | None]] = {}
+        # (host, vendor-cloud name) -> (packet, time, source, TCP port when a TLS
+        # ClientHello named it rather than a DNS query)
+        self._dns: dict[tuple[str, str], tuple[int, float, str | None, int | None]] = {}
         self._resolvers: set[str] = set()
         self._udp: dict[int, Callable[[int, float, str, int, bytes], None]] = {
             67: self._dhcp,
@@ -151,10 +158,14 @@ class Extractor:
         if handler is None:
             return
         port = sport if sport in self._udp else dport
+        ip = ip_text(src)
         try:
-            handler(number, ts, ip_text(src), port, payload)
+            handler(number, ts, ip, port, payload)
         except Exception as exc:  # noqa: BLE001 - one bad packet never ends the capture
-            self._failed(handler.__name__.strip("_"), number, exc)
+            what = handler.__name__.strip("_")
+            self._failed(what, number, exc)
+            if isinstance(exc, ParseError) and what in _NOTED and ip not in _UNSPECIFIED:
+                add_note(self.stats.notes, ip, f"unreadable {_NOTED[what]} message ({exc})")
 
     def _dhcp(self, number: int, ts: float, ip: str, port: int, payload: bytes) -> None:
         msg = dhcp.parse(payload)
@@ -240,9 +251,12 @@ class Extractor:
             self._failed("dns", number, exc)
             return
         for name in names:
-            if dns.vendor_domain(name) and (src, name) not in self._dns:
-                if len(self._dns) < _MAX_DNS:
-                    self._dns[(src, name)] = (number, ts, self._source)
+            self._cloud_name(number, ts, src, name, None)
+
+    def _cloud_name(self, number: int, ts: float, src: str, name: str, port: int | None) -> None:
+        if dns.vendor_domain(name) and (src, name) not in self._dns:
+            if len(self._dns) < _MAX_DNS:
+                self._dns[(src, name)] = (number, ts, self._source, port)
 
     # -- TCP ----------------------------------------------------------------------------
     def tcp(
@@ -262,8 +276,13 @@ class Extractor:
                 self._dns_packet(number, ts, ip_text(src), sport, dport, payload, 2)
             return
         if sport not in self.tcp_ports:
-            if payload and dport in self.tcp_ports and httphead.is_request(payload):
-                self._request(src, dst, sport, dport, payload)
+            if payload and dport in self.tcp_ports:
+                if httphead.is_request(payload):
+                    self._request(src, dst, sport, dport, payload)
+                elif payload[0] == 0x16 and (name := tls.client_hello_sni(payload)):
+                    # connecting to a vendor cloud by name tells as much as looking it up,
+                    # and shows even when the lookup was cached or not captured
+                    self._cloud_name(number, ts, ip_text(src), name, dport)
             return
         if flags & _SYN_ACK == _SYN_ACK:
             self.emit(
@@ -342,7 +361,7 @@ class Extractor:
             self._emit_all(http_evidence(status, headers, body, ip, port, path, **common))
             if status == 200 and _UPNP_MARK in body:
                 desc = ssdp.parse_description(body)
-                url = f"http://{_host(ip)}:{port}{path}"
+                url = f"http://{url_host(ip, port)}{path}"
                 self._emit_all(ssdp.upnp_evidence(desc, ip, port, url=url, **common))
 
     # -- end ----------------------------------------------------------------------------
@@ -350,15 +369,17 @@ class Extractor:
         """The traffic ended: open streams, MAC candidates and vendor lookups are reported."""
         self.streams.flush()
         self.macs.finish()
-        for (ip, name), (number, ts, source) in self._dns.items():
+        for (ip, name), (number, ts, source, port) in self._dns.items():
             if ip in self._resolvers:
-                continue  # a resolver forwarding its clients' lookups
+                continue  # a resolver forwarding its clients' lookups (or connections)
             self.emit(
                 Evidence(
                     module=MODULE,
                     protocol="dns_query",
                     value=name,
                     ip=ip,
+                    port=port,
+                    transport="tcp" if port else None,
                     source=source,
                     observed_at=ts,
                     packet=number,

@@ -43,6 +43,9 @@ def bpf_expression(
     tcp = " or ".join(f"port {p}" for p in sorted(tcp_ports))
     return (
         f"arp or (udp and ({udp})) or (tcp and ({tcp})) or (tcp and tcp[tcpflags] & tcp-syn != 0)"
+        # UDP fragments (reassembled by the fast path), IPv6 neighbour discovery (IPv6's ARP)
+        " or (ip proto 17 and ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] == 44)"
+        " or (icmp6 and ip6[40] >= 133 and ip6[40] <= 136)"
     )
 
 
@@ -183,4 +186,5 @@ def live_evidence(
         st.elapsed = time.perf_counter() - started
         st.evidence = extractor.stats.evidence
         st.parse_errors = dict(extractor.stats.parse_errors)
+        st.notes = extractor.stats.notes
     return evidence
