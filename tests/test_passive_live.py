@@ -114,11 +114,12 @@ def test_sigint_ends_a_capture_without_duration(
             sockets[0].peer.send(bytes(pkt))
         os.kill(os.getpid(), signal.SIGINT)
 
+    before = signal.getsignal(signal.SIGINT)
     stats = PassiveStats()
     evidence = live_evidence("eth9", None, stats=stats, on_started=started)
     assert stats.interrupted
     assert any(e.protocol == "sadp" and e.ip == HIK_IP for e in evidence)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    assert signal.getsignal(signal.SIGINT) is before  # put back
 
 
 def test_capture_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
