@@ -159,14 +159,8 @@ class FastPath:
             if vihl >> 4 != 4 or ihl < 20 or n < off + ihl:
                 return
             src = data[off + 12 : off + 16]
-            if mac is not None:
-                key = mac + src
-                seen = self._seen
-                if key not in seen:
-                    if len(seen) >= _SEEN_CACHE:
-                        seen.clear()
-                    seen.add(key)
-                    self.sink.observe_mac(mac, src, number, ts)
+            if mac is not None and mac + src not in self._seen:  # a call only when new
+                self._observe(mac, src, number, ts)
             if (data[off + 6] & 0x3F) or data[off + 7]:
                 if data[off + 9] == 17:  # a UDP fragment (more-fragments set, or an offset)
                     self._fragment4(number, ts, data, off, ihl, src)
@@ -177,30 +171,15 @@ class FastPath:
                 end = n  # snaplen-cut, or a segmentation-offload capture with length 0
             proto = data[off + 9]
             l4 = off + ihl
-            if proto == 17:
-                if end < l4 + 8:
-                    return
-                sport = (data[l4] << 8) | data[l4 + 1]
-                dport = (data[l4 + 2] << 8) | data[l4 + 3]
-                if sport in self._udp_ports or dport in self._udp_ports:
-                    self.sink.udp(
-                        number, ts, src, data[off + 16 : off + 20], sport, dport,
-                        data[l4 + 8 : end],
-                    )  # fmt: skip
-            elif proto == 6:
-                if end < l4 + 20:
-                    return
-                sport = (data[l4] << 8) | data[l4 + 1]
-                dport = (data[l4 + 2] << 8) | data[l4 + 3]
-                if sport in self._tcp_ports or dport in self._tcp_ports:
-                    doff = (data[l4 + 12] >> 4) << 2
-                    if doff < 20:
-                        return
-                    self.sink.tcp(
-                        number, ts, src, data[off + 16 : off + 20], sport, dport,
-                        int.from_bytes(data[l4 + 4 : l4 + 8], "big"), data[l4 + 13],
-                        data[l4 + doff : end],
-                    )  # fmt: skip
+            # the port check inline: it turns away most packets of a capture
+            if (proto == 17 or proto == 6) and end >= l4 + 4:
+                ports = self._udp_ports if proto == 17 else self._tcp_ports
+                if ((data[l4] << 8) | data[l4 + 1]) in ports or (
+                    (data[l4 + 2] << 8) | data[l4 + 3]
+                ) in ports:
+                    self._transport(
+                        number, ts, proto, data, l4, end, src, data[off + 16 : off + 20]
+                    )
         elif etype == 0x0806:
             # htype 1 (Ethernet), ptype IPv4, hlen 6, plen 4
             if n < off + 28 or data[off : off + 6] != b"\x00\x01\x08\x00\x06\x04":
@@ -219,13 +198,7 @@ class FastPath:
             return
         src = data[off + 8 : off + 24]
         if mac is not None:
-            key = mac + src
-            seen = self._seen
-            if key not in seen:
-                if len(seen) >= _SEEN_CACHE:
-                    seen.clear()
-                seen.add(key)
-                self.sink.observe_mac(mac, src, number, ts)
+            self._observe(mac, src, number, ts)
         plen = (data[off + 4] << 8) | data[off + 5]
         end = off + 40 + plen
         whole = plen != 0 and end <= n
@@ -234,31 +207,8 @@ class FastPath:
         nh = data[off + 6]
         p = off + 40
         for _ in range(MAX_EXTENSIONS + 1):
-            if nh == 17:
-                if end < p + 8:
-                    return
-                sport = (data[p] << 8) | data[p + 1]
-                dport = (data[p + 2] << 8) | data[p + 3]
-                if sport in self._udp_ports or dport in self._udp_ports:
-                    self.sink.udp(
-                        number, ts, src, data[off + 24 : off + 40], sport, dport,
-                        data[p + 8 : end],
-                    )  # fmt: skip
-                return
-            if nh == 6:
-                if end < p + 20:
-                    return
-                sport = (data[p] << 8) | data[p + 1]
-                dport = (data[p + 2] << 8) | data[p + 3]
-                if sport in self._tcp_ports or dport in self._tcp_ports:
-                    doff = (data[p + 12] >> 4) << 2
-                    if doff < 20:
-                        return
-                    self.sink.tcp(
-                        number, ts, src, data[off + 24 : off + 40], sport, dport,
-                        int.from_bytes(data[p + 4 : p + 8], "big"), data[p + 13],
-                        data[p + doff : end],
-                    )  # fmt: skip
+            if nh == 17 or nh == 6:
+                self._transport(number, ts, nh, data, p, end, src, data[off + 24 : off + 40])
                 return
             if end < p + 8:
                 return
@@ -283,6 +233,42 @@ class FastPath:
                 return
             else:
                 return  # ESP, no next header, or a protocol not read here
+
+    def _observe(self, mac: bytes, src: bytes, number: int, ts: float) -> None:
+        """A frame from `src` with source MAC `mac`: the sink hears of each pair once."""
+        key = mac + src
+        seen = self._seen
+        if key not in seen:
+            if len(seen) >= _SEEN_CACHE:
+                seen.clear()
+            seen.add(key)
+            self.sink.observe_mac(mac, src, number, ts)
+
+    def _transport(
+        self, number: int, ts: float, proto: int, data: bytes, l4: int, end: int,
+        src: bytes, dst: bytes,
+    ) -> None:  # fmt: skip
+        """The UDP (17) or TCP (6) header at l4: handed on when a port is read here."""
+        if proto == 17:
+            if end < l4 + 8:
+                return
+            sport = (data[l4] << 8) | data[l4 + 1]
+            dport = (data[l4 + 2] << 8) | data[l4 + 3]
+            if sport in self._udp_ports or dport in self._udp_ports:
+                self.sink.udp(number, ts, src, dst, sport, dport, data[l4 + 8 : end])
+            return
+        if end < l4 + 20:
+            return
+        sport = (data[l4] << 8) | data[l4 + 1]
+        dport = (data[l4 + 2] << 8) | data[l4 + 3]
+        if sport in self._tcp_ports or dport in self._tcp_ports:
+            doff = (data[l4 + 12] >> 4) << 2
+            if doff < 20:
+                return
+            self.sink.tcp(
+                number, ts, src, dst, sport, dport, int.from_bytes(data[l4 + 4 : l4 + 8], "big"),
+                data[l4 + 13], data[l4 + doff : end],
+            )  # fmt: skip
 
     def _neighbor(
         self, number: int, ts: float, data: bytes, off: int, p: int, end: int, src: bytes
@@ -349,9 +335,6 @@ class FastPath:
         datagram = fragments.add(key, offset, more, part, number, ts)
         if datagram is None or len(datagram) < 8:
             return
-        sport = (datagram[0] << 8) | datagram[1]
-        dport = (datagram[2] << 8) | datagram[3]
-        if sport in self._udp_ports or dport in self._udp_ports:
-            length = (datagram[4] << 8) | datagram[5]
-            end = length if 8 <= length <= len(datagram) else len(datagram)
-            self.sink.udp(number, ts, src, dst, sport, dport, datagram[8:end])
+        length = (datagram[4] << 8) | datagram[5]
+        end = length if 8 <= length <= len(datagram) else len(datagram)
+        self._transport(number, ts, 17, datagram, 0, end, src, dst)
