@@ -21,6 +21,8 @@ PROTOCOLS: dict[str, str] = {
     "ssh_banner": "SSH identification string",
     "ftp_banner": "FTP greeting",
     "telnet_banner": "telnet greeting or login prompt",
+    "tcp_greeting": "what a binary vendor port (Hikvision SDK 8000) sends unasked on connect, "
+    "as 'PORT:hex'",
     "snmp_sysdescr": "SNMP sysDescr",
     "ssdp_server": "SSDP SERVER header",
     "upnp_manufacturer": "UPnP device description: manufacturer",

@@ -71,3 +71,55 @@ async def test_reads_greeting_and_sends_nothing():
         ("ftp_banner", "220 AXIS M3045-V Network Camera 10.12.0 (2022) ready.")
     ]
     assert received == [b""]
+
+
+HIK_SDK_GREETING = bytes.fromhex("000000100000001e0000001e00000000")
+
+
+def test_binary_greeting_port_gives_hex():
+    [ev] = banner_evidence(8000, HIK_SDK_GREETING + b"more", "198.18.0.9")
+    assert (ev.protocol, ev.value, ev.port) == (
+        "tcp_greeting",
+        "8000:000000100000001e0000001e00000000",
+        8000,
+    )
+    assert banner_evidence(8000, b"", "198.18.0.9") == []
+
+
+async def test_reads_the_hikvision_sdk_greeting_and_sends_nothing(monkeypatch):
+    """The SDK port speaks first (nmap's NULL probe): camscan listens and says nothing."""
+    import camscan.discovery.banner as banner
+    from camscan.fingerprint.engine import Engine
+
+    received: list[bytes] = []
+    handled = asyncio.Event()
+
+    async def server(reader, writer):
+        writer.write(HIK_SDK_GREETING)
+        await writer.drain()
+        received.append(await reader.read(100))  # b"" once the scanner closes
+        writer.close()
+        handled.set()
+
+    srv = await asyncio.start_server(server, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    monkeypatch.setattr(banner, "GREETING_PORTS", frozenset({port}))
+    ctx = ScanContext(
+        targets=[IPv4Network("127.0.0.0/8")],
+        interface=None,
+        local_ip="127.0.0.1",
+        settings=ScanSettings(io_timeout=1.0),
+    )
+    module = BannerModule()
+    module.ports = frozenset({port})
+    try:
+        await module.probe(ctx, "127.0.0.1", {port})
+        await asyncio.wait_for(handled.wait(), 5)
+    finally:
+        srv.close()
+        await srv.wait_closed()
+    [ev] = ctx.evidence
+    assert ev.protocol == "tcp_greeting" and received == [b""]
+    assert ctx.notes == {}
+    claims = Engine.load().match_value(ev.protocol, ev.value)
+    assert {c.manufacturer for c in claims} == {"Hikvision"}

@@ -66,3 +66,17 @@ def test_restricted_devices_follow_their_maker(office_scan):
             assert "ca-2025" in d["restricted_by"]
         if d["manufacturer"] == "Dahua":
             assert "ca-2025" not in d["restricted_by"]
+
+
+def test_hikvision_sdk_port_is_heard_not_spoken_to(office, office_scan):
+    """Every Hikvision-made device greets on its SDK port 8000; camscan reads the greeting
+    (the audit log would show any byte sent there: test_scan_made_no_write_or_login_attempt)."""
+    devices = by_ip(office_scan)
+    hik = [p for p in personas() if p.truth.get("manufacturer") == "Hikvision"]
+    for persona in hik:
+        if "8000" not in persona.block("tcp"):
+            continue
+        greeting = [e for e in devices[persona.ip]["evidence"] if e["protocol"] == "tcp_greeting"]
+        assert [e["value"] for e in greeting] == ["8000:000000100000001e0000001e00000000"], (
+            persona.name
+        )

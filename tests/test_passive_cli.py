@@ -176,3 +176,25 @@ def test_a_tls_server_name_of_a_vendor_cloud_counts_like_its_lookup(
     assert cam["manufacturer"] == "Hikvision"
     sni = next(e for e in cam["evidence"] if e["protocol"] == "dns_query")
     assert (sni["value"], sni["port"]) == ("litedev.hik-connect.com", 443)
+
+
+def test_the_hikvision_sdk_greeting_overheard(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Someone connects to a camera's SDK port 8000; the 16-byte greeting names Hikvision."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+
+    cam = Ether(src=CAM_MAC, dst="02:00:00:00:00:01") / IP(src=CAM_IP, dst="198.18.0.1")
+    frames = [
+        cam / TCP(sport=8000, dport=40000, flags="SA", seq=7),
+        cam / TCP(sport=8000, dport=40000, flags="PA", seq=8)
+        / Raw(bytes.fromhex("000000100000001e0000001e00000000")),
+    ]  # fmt: skip
+    path = tmp_path / "sdk.pcap"
+    wrpcap(str(path), frames)
+    assert _run(["passive", str(path), "-o", "-", "-q"]) == 0
+    dev = next(d for d in json.loads(capsys.readouterr().out)["devices"] if d["ip"] == CAM_IP)
+    assert dev["manufacturer"] == "Hikvision"
+    assert any(e["protocol"] == "tcp_greeting" for e in dev["evidence"])

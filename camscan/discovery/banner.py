@@ -1,5 +1,6 @@
-"""Greeting banners of services that speak first (FTP 21, SSH 22, telnet 23): connect, read
-what the server volunteers, close. Nothing is sent — no user name, no password."""
+"""Greeting banners of services that speak first (FTP 21, SSH 22, telnet 23, and Hikvision's
+binary SDK port 8000): connect, read what the server volunteers, close. Nothing is sent — no
+user name, no password, not a byte of the SDK protocol."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from camscan.discovery.base import HostModule, ScanContext
 from camscan.model import Evidence
 
 BANNER_PORTS = {21: "ftp_banner", 22: "ssh_banner", 23: "telnet_banner"}
+# Binary ports whose service greets first: kept as hex, the first GREETING_SIZE bytes.
+GREETING_PORTS = frozenset({8000})
+GREETING_SIZE = 16
 MAX_BANNER = 1024
 _IAC = 255
 
@@ -73,8 +77,12 @@ def banner_evidence(
     observed_at: float | None = None,
     packet: int | None = None,
 ) -> list[Evidence]:
-    protocol = BANNER_PORTS.get(port)
-    text = banner_text(port, data) if protocol else None
+    """ftp/ssh/telnet_banner text, or tcp_greeting 'PORT:hex' on a binary greeting port."""
+    if port in GREETING_PORTS:
+        protocol, text = "tcp_greeting", f"{port}:{data[:GREETING_SIZE].hex()}" if data else None
+    else:
+        protocol = BANNER_PORTS.get(port)
+        text = banner_text(port, data) if protocol else None
     if protocol is None or text is None:
         return []
     return [
@@ -93,7 +101,7 @@ def banner_evidence(
 
 class BannerModule(HostModule):
     name = "banner"
-    ports = frozenset(BANNER_PORTS)
+    ports = frozenset(BANNER_PORTS) | GREETING_PORTS
 
     async def probe(self, ctx: ScanContext, ip: str, open_ports: set[int]) -> None:
         await asyncio.gather(*(self._one(ctx, ip, p) for p in sorted(self.ports & open_ports)))
@@ -105,11 +113,14 @@ class BannerModule(HostModule):
             try:
                 async with asyncio.timeout(min(2.0, ctx.settings.io_timeout)):
                     reader, writer = await asyncio.open_connection(ip, port)
-                    while len(data) < MAX_BANNER:
+                    binary = port in GREETING_PORTS
+                    while len(data) < (GREETING_SIZE if binary else MAX_BANNER):
                         chunk = await reader.read(MAX_BANNER - len(data))
                         if not chunk:
                             break
                         data += chunk
+                        if binary:
+                            continue
                         if b"\n" in chunk or data.rstrip().endswith((b":", b">", b"$", b"#")):
                             break
             except TimeoutError:
@@ -121,7 +132,7 @@ class BannerModule(HostModule):
                     writer.close()
                     with contextlib.suppress(Exception):
                         await writer.wait_closed()
-        if data and is_binary(decoded(port, data)):
+        if data and port not in GREETING_PORTS and is_binary(decoded(port, data)):
             ctx.note(ip, f"port {port}: the greeting is binary, not text")
         for ev in banner_evidence(port, data, ip, module=self.name):
             ctx.emit(ev)

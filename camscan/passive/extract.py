@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from camscan.discovery import dahua, mdns, sadp, ssdp, wsd
+from camscan.discovery.banner import GREETING_PORTS, GREETING_SIZE, banner_evidence
 from camscan.discovery.http import http_evidence
 from camscan.discovery.rtsp import parse_response as parse_rtsp
 from camscan.discovery.rtsp import rtsp_evidence
@@ -297,6 +298,13 @@ class Extractor:
                     packet=number,
                 )
             )
+        if sport in GREETING_PORTS and len(payload) == GREETING_SIZE:
+            # a segment of exactly the greeting's size from a greeting port: the rule only
+            # matches the greeting's exact bytes, so another message of that size is harmless
+            ev = banner_evidence(sport, payload, ip_text(src), module=MODULE, observed_at=ts,
+                                 packet=number)  # fmt: skip
+            self._emit_all(ev)
+            return
         key = (src, dst, sport, dport)
         if self.streams.segment(key, seq, flags, payload):
             return

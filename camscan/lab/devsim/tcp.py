@@ -1,4 +1,5 @@
-"""Plain TCP ports of a persona: accept, send the banner line if the persona has one (SSH),
+"""Plain TCP ports of a persona: accept, send the banner line (SSH) or the binary greeting
+(banner_hex: Hikvision's SDK port) if the persona has one,
 read what the client sends (capped, 5 s) and close. Ports marked `audit_data` are
 proprietary SDK/login ports (Hikvision 8000, Dahua 37777, Reolink 9000): a read-only scanner
 may connect there but must not talk, so received bytes are audited as sdk_data."""
@@ -45,8 +46,10 @@ class TcpService:
         peer = writer.get_extra_info("peername")
         try:
             banner = spec.get("banner")
-            if banner:
-                writer.write(banner.encode() + b"\r\n")
+            greeting = banner.encode() + b"\r\n" if banner else b""
+            greeting += bytes.fromhex(spec.get("banner_hex") or "")
+            if greeting:
+                writer.write(greeting)
                 await asyncio.wait_for(writer.drain(), READ_TIMEOUT)
             data = await asyncio.wait_for(reader.read(MAX_READ), READ_TIMEOUT)
             if data and spec.get("audit_data"):

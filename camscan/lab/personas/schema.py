@@ -135,7 +135,13 @@ _DHCP = _obj(
 _TCP = {
     "type": "object",
     "propertyNames": {"pattern": "^[0-9]{1,5}$"},
-    "additionalProperties": _obj({"banner": _NSTR, "audit_data": {"type": "boolean"}}),
+    "additionalProperties": _obj(
+        {
+            "banner": _NSTR,  # a text line, sent with CRLF on connect
+            "banner_hex": {"type": "string", "pattern": "^([0-9a-f]{2})+$"},  # raw bytes
+            "audit_data": {"type": "boolean"},
+        }
+    ),
 }
 
 # What a hostile persona does wrong (implemented by camscan.lab.devsim.hostile).
