@@ -15,6 +15,9 @@ BANNER_PORTS = {21: "ftp_banner", 22: "ssh_banner", 23: "telnet_banner"}
 # Binary ports whose service greets first: kept as hex, the first GREETING_SIZE bytes.
 GREETING_PORTS = frozenset({8000})
 GREETING_SIZE = 16
+# A greeting is sent on accept; a port that stays quiet this long (an HTTP server on 8000,
+# say) has none, and waiting longer would hold the host's slot in a big scan for nothing.
+GREETING_WAIT = 0.5
 MAX_BANNER = 1024
 _IAC = 255
 
@@ -111,9 +114,10 @@ class BannerModule(HostModule):
         async with ctx.limiter.slot():
             writer = None
             try:
-                async with asyncio.timeout(min(2.0, ctx.settings.io_timeout)):
+                binary = port in GREETING_PORTS
+                wait = min(GREETING_WAIT if binary else 2.0, ctx.settings.io_timeout)
+                async with asyncio.timeout(wait):
                     reader, writer = await asyncio.open_connection(ip, port)
-                    binary = port in GREETING_PORTS
                     while len(data) < (GREETING_SIZE if binary else MAX_BANNER):
                         chunk = await reader.read(MAX_BANNER - len(data))
                         if not chunk:

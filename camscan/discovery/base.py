@@ -32,6 +32,9 @@ DEFAULT_PORTS: tuple[int, ...] = (
 )  # fmt: skip
 
 
+_SCOPE_MEMO_SIZE = 65536  # addresses whose scope check is remembered (every evidence item asks)
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     """ONVIF credentials the user gave in a file. Never logged, never written out."""
@@ -64,7 +67,6 @@ class RateLimiter:
         self._sem = asyncio.Semaphore(max(1, concurrency))
         self._interval = 1.0 / rate if rate > 0 else 0.0
         self._next = 0.0
-        self._lock = asyncio.Lock()
 
     async def pace(self) -> None:
         """Wait for the rate cap only (for work already holding a concurrency slot)."""
@@ -73,10 +75,10 @@ class RateLimiter:
     async def _pace(self) -> None:
         if not self._interval:
             return
-        async with self._lock:
-            now = time.monotonic()
-            wait = self._next - now
-            self._next = max(now, self._next) + self._interval
+        # No await between reading and moving _next: on one event loop this needs no lock.
+        now = time.monotonic()
+        wait = self._next - now
+        self._next = max(now, self._next) + self._interval
         if wait > 0:
             await asyncio.sleep(wait)
 
@@ -112,6 +114,7 @@ class ScanContext:
         self.attached = attached if attached is not None else list(targets)
         self.limiter = RateLimiter(self.settings.concurrency, self.settings.rate)
         self._in_scope = in_scope or (lambda ip: any(_contains(n, ip) for n in targets))
+        self._scope_memo: dict[str, bool] = {}  # the scope never changes during a scan
         self._on_evidence = on_evidence
         self._on_host = on_host
         self._on_warning = on_warning
@@ -126,7 +129,12 @@ class ScanContext:
     # -- scope ---------------------------------------------------------------
     def in_scope(self, ip: str) -> bool:
         """True when ip may be probed (targets, minus exclusions, within the scope guard)."""
-        return self._in_scope(ip)
+        known = self._scope_memo.get(ip)
+        if known is None:
+            known = self._in_scope(ip)
+            if len(self._scope_memo) < _SCOPE_MEMO_SIZE:
+                self._scope_memo[ip] = known
+        return known
 
     def on_link(self, ip: str) -> bool:
         """True when ip is on a subnet attached to the scan interface (multicast reaches it)."""
