@@ -15,7 +15,7 @@ from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
 from camscan.discovery.base import BroadcastModule, HostModule, ScanContext
-from camscan.discovery.udp import Datagram, send_and_collect
+from camscan.discovery.udp import Datagram, Listener, send_and_collect
 from camscan.discovery.wire import child, children, evidence, local, parse_xml, text
 from camscan.errors import ParseError
 from camscan.model import Evidence
@@ -257,12 +257,22 @@ def _probes(dest: tuple[str, int]) -> list[tuple[bytes, tuple[str, int]]]:
 
 
 class WsdModule(BroadcastModule):
-    """Multicast Probe on the scan interface; answers come back unicast to our port."""
+    """Multicast Probe on the scan interface; answers come back unicast to our port. The
+    group is listened to during the window too: Hellos of devices joining meanwhile, and
+    ProbeMatches of stacks that answer to the group or to port 3702 instead of the prober
+    (that listener is left out when destinations are overridden, e.g. in tests)."""
 
     name = "wsd"
 
-    def __init__(self, destinations: list[tuple[str, int]] | None = None) -> None:
+    def __init__(
+        self,
+        destinations: list[tuple[str, int]] | None = None,
+        listeners: list[Listener] | None = None,
+    ) -> None:
         self.destinations = destinations or [(GROUP, PORT)]
+        if listeners is None:
+            listeners = [] if destinations else [Listener(PORT, GROUP)]
+        self.listeners = listeners
 
     async def run(self, ctx: ScanContext) -> None:
         payloads = [p for dest in self.destinations for p in _probes(dest)]
@@ -274,6 +284,7 @@ class WsdModule(BroadcastModule):
                 ctx.settings.listen_window,
                 ctx.settings.max_datagrams,
                 module=self.name,
+                listeners=self.listeners,
                 spacing=PROBE_SPACING,
                 on_datagram=answers,
             )

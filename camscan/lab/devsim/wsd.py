@@ -4,7 +4,8 @@ A Probe (multicast to 239.255.255.250:3702 or unicast to ip:3702) whose Types al
 persona's types (empty Types match everything; a prefix the probe does not declare matches by
 local name) and whose Scopes are each a prefix of one of the persona's scopes gets, after a
 random delay within APP_MAX_DELAY (500 ms), one unicast ProbeMatches from (device ip, 3702)
-to the prober's address: Header MessageID (fresh urn:uuid), RelatesTo = the probe's
+to the prober's address (or, with `reply_to: group`, to the group, as some stacks do):
+Header MessageID (fresh urn:uuid), RelatesTo = the probe's
 MessageID, To = the anonymous role, Action .../ProbeMatches; Body ProbeMatches/ProbeMatch
 with EndpointReference/Address urn:uuid:<stable per device>, Types, Scopes (space separated),
 XAddrs (http://ip/onvif/device_service by default) and MetadataVersion.
@@ -213,6 +214,8 @@ async def serve(persona: Persona, ctx: SimContext) -> list[asyncio.BaseTransport
         else:
             reply = build_probe_matches(persona, probe.message_id)
             reply = hostile.poisoned(persona, reply, "SOAP-ENV:Envelope", "Scopes")
-        loop.call_later(ctx.rng.uniform(0, max_delay), send, reply, src)
+        to_group = persona.block("wsd").get("reply_to") == "group" and ctx.multicast
+        dest = (WSD_GROUP, WSD_PORT) if to_group else src
+        loop.call_later(ctx.rng.uniform(0, max_delay), send, reply, dest)
 
     return await open_udp(ctx, persona.ip, WSD_PORT, [WSD_GROUP], on_packet, f"wsd {persona.name}")

@@ -77,6 +77,9 @@ _WSD = _obj(
         "xaddrs": _STR,
         "metadata_version": {"type": "integer"},
         "max_delay_ms": {"type": "integer", "minimum": 0, "maximum": 5000},
+        # where ProbeMatches go: back to the prober (the standard), or to the group, as some
+        # stacks do
+        "reply_to": {"enum": ["prober", "group"]},
     },
     ("types", "scopes"),
 )
