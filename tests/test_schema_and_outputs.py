@@ -99,3 +99,48 @@ def test_atomic_write_gives_the_usual_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o644
+
+
+def _broken(doc, path, value):
+    """doc with the value at path (a tuple of keys/indexes) replaced (_DELETE: removed)."""
+    import copy
+
+    out = copy.deepcopy(doc)
+    node = out
+    for key in path[:-1]:
+        node = node[key]
+    if value is _DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return out
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("devices", 0, "mac"), "zz:zz"),  # pattern
+        (("devices", 0, "ip"), 5),  # type
+        (("devices", 0, "manufacturer"), _DELETE),  # required
+        (("devices", 0, "evidence", 0, "module"), 5),  # type, deep
+        (("scan", "mode"), "sideways"),  # enum
+        (("devices", 0, "services", 0, "port"), 70000),  # maximum
+        (("summary", "by_manufacturer", "Hikvision"), -1),  # minimum, additionalProperties
+        (("schema",), "other"),  # const
+        (("devices",), {}),  # items of an array
+    ],
+)
+def test_the_fast_check_and_jsonschema_agree(path, value):
+    """schema_errors trusts the compiled check when it passes: it must catch what jsonschema
+    catches."""
+    import jsonschema
+
+    from camscan.schema import device_list_schema
+
+    doc = _broken(sample_doc(), path, value)
+    slow = list(jsonschema.Draft202012Validator(device_list_schema()).iter_errors(doc))
+    assert slow, "the mutation should break the schema"
+    assert schema_errors(doc)  # the fast check said no, and the errors are worded
