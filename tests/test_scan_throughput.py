@@ -162,3 +162,29 @@ def test_arp_request_is_the_frame_scapy_builds():
     )
     got = arp.build_request(bytes.fromhex(mac.replace(":", "")), "198.18.0.1", "198.18.7.254")
     assert got == bytes(want)
+
+
+async def test_a_live_host_whose_arp_failed_is_asked_again(monkeypatch, full_listener):
+    """EHOSTUNREACH on a local segment: the kernel's ARP went unanswered (a busy device, a
+    full neighbour table). For a host that answered before, the sweep is tried again."""
+    import errno
+
+    server, filler, port = full_listener
+    loop = asyncio.get_running_loop()
+    real = loop.sock_connect
+    rounds: list[str] = []
+
+    async def unreachable(sock, address):
+        raise OSError(errno.EHOSTUNREACH, "No route to host")
+
+    def live() -> bool:
+        rounds.append("retry")
+        conn, _ = server.accept()
+        conn.close()
+        monkeypatch.setattr(loop, "sock_connect", real)
+        return True
+
+    monkeypatch.setattr(loop, "sock_connect", unreachable)
+    ctx = make_ctx(ports=(port,), connect_timeout=0.3)
+    assert await scan_ports(ctx, "127.0.0.1", retry_silent=live) == {port}
+    assert rounds == ["retry"] and ctx.warnings == []

@@ -21,6 +21,10 @@ _CLOSED_ERRNOS = frozenset(
     {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
      errno.EHOSTDOWN, errno.ETIMEDOUT, errno.ECONNABORTED}
 )  # fmt: skip
+# Of those, the ones that mean nobody answered: on a local segment, the kernel's ARP for the
+# host went unanswered. For a host known to be live (a busy device, a full neighbour table),
+# that is a sweep to try again, like one that timed out.
+_NO_ANSWER_ERRNOS = frozenset({errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.EHOSTDOWN})
 
 
 MAX_SOCKETS_PER_HOST = 32
@@ -84,7 +88,7 @@ async def _round(
 async def _is_open(
     ctx: ScanContext, ip: str, port: int, per_host: asyncio.Semaphore
 ) -> bool | None:
-    """True: connected. False: refused or unreachable. None: no answer in time."""
+    """True: connected. False: refused, or no route. None: no answer (in time, or to ARP)."""
     async with per_host:
         await ctx.limiter.pace()
         sock: socket.socket | None = None
@@ -97,7 +101,7 @@ async def _is_open(
         except TimeoutError:
             return None
         except OSError as exc:
-            if exc.errno == errno.ETIMEDOUT:
+            if exc.errno in _NO_ANSWER_ERRNOS:
                 return None
             if exc.errno == errno.ECONNRESET:
                 return True  # the handshake completed, then the host reset: something listens
