@@ -10,6 +10,15 @@ from camscan.discovery.banner import BannerModule, banner_evidence, banner_text,
 from camscan.discovery.base import ScanContext, ScanSettings
 
 
+def loopback_ctx() -> ScanContext:
+    return ScanContext(
+        targets=[IPv4Network("127.0.0.0/8")],
+        interface=None,
+        local_ip="127.0.0.1",
+        settings=ScanSettings(io_timeout=1.0),
+    )
+
+
 def test_telnet_negotiation_is_stripped():
     data = bytes([255, 253, 1, 255, 253, 31, 255, 251, 1, 255, 251, 3]) + b"(none) login: "
     assert strip_telnet(data) == b"(none) login: "
@@ -49,12 +58,7 @@ async def test_reads_greeting_and_sends_nothing():
 
     srv = await asyncio.start_server(server, "127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
-    ctx = ScanContext(
-        targets=[IPv4Network("127.0.0.0/8")],
-        interface=None,
-        local_ip="127.0.0.1",
-        settings=ScanSettings(io_timeout=1.0),
-    )
+    ctx = loopback_ctx()
     module = BannerModule()
     module.ports = frozenset({port})
     import camscan.discovery.banner as banner
@@ -104,12 +108,7 @@ async def test_reads_the_hikvision_sdk_greeting_and_sends_nothing(monkeypatch):
     srv = await asyncio.start_server(server, "127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
     monkeypatch.setattr(banner, "GREETING_PORTS", frozenset({port}))
-    ctx = ScanContext(
-        targets=[IPv4Network("127.0.0.0/8")],
-        interface=None,
-        local_ip="127.0.0.1",
-        settings=ScanSettings(io_timeout=1.0),
-    )
+    ctx = loopback_ctx()
     module = BannerModule()
     module.ports = frozenset({port})
     try:
