@@ -136,6 +136,17 @@ def _frames_from_camera(*payloads: tuple[int, int, bytes]) -> list:
     ]  # fmt: skip
 
 
+def _camera_as_read(tmp_path: Path, capsys: pytest.CaptureFixture, frames: list) -> dict:
+    """The frames written to a pcap, read by `camscan passive`: the camera's device (the whole
+    list is checked against the schema)."""
+    path = tmp_path / "camera.pcap"
+    wrpcap(str(path), frames)
+    assert _run(["passive", str(path), "-o", "-", "-q"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert_schema_valid(doc)
+    return next(d for d in doc["devices"] if d["ip"] == CAM_IP)
+
+
 def test_an_unreadable_announcement_is_a_note_on_its_sender(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -143,12 +154,8 @@ def test_an_unreadable_announcement_is_a_note_on_its_sender(
         b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
         b'<!ENTITY lol2 "&lol;&lol;&lol;">]><Envelope>&lol2;</Envelope>'
     )
-    path = tmp_path / "bomb.pcap"
-    wrpcap(str(path), _frames_from_camera((3702, 3702, bomb), (37020, 37020, b"\x00\x01garbage")))
-    assert _run(["passive", str(path), "-o", "-", "-q"]) == 0
-    doc = json.loads(capsys.readouterr().out)
-    assert_schema_valid(doc)
-    cam = next(d for d in doc["devices"] if d["ip"] == CAM_IP)
+    frames = _frames_from_camera((3702, 3702, bomb), (37020, 37020, b"\x00\x01garbage"))
+    cam = _camera_as_read(tmp_path, capsys, frames)
     assert any(n.startswith("unreadable WS-Discovery message (") for n in cam["notes"])
     assert any(n.startswith("unreadable SADP message (") for n in cam["notes"])
     assert all("\x00" not in n for n in cam["notes"])
@@ -169,10 +176,7 @@ def test_a_tls_server_name_of_a_vendor_cloud_counts_like_its_lookup(
         Ether(src=CAM_MAC, dst="02:00:00:00:00:01") / IP(src=CAM_IP, dst="203.0.113.9")
         / TCP(sport=51000, dport=443, flags="PA") / Raw(hello(b"litedev.hik-connect.com")),
     ]  # fmt: skip
-    path = tmp_path / "sni.pcap"
-    wrpcap(str(path), frames)
-    assert _run(["passive", str(path), "-o", "-", "-q"]) == 0
-    cam = next(d for d in json.loads(capsys.readouterr().out)["devices"] if d["ip"] == CAM_IP)
+    cam = _camera_as_read(tmp_path, capsys, frames)
     assert cam["manufacturer"] == "Hikvision"
     sni = next(e for e in cam["evidence"] if e["protocol"] == "dns_query")
     assert (sni["value"], sni["port"]) == ("litedev.hik-connect.com", 443)
@@ -192,9 +196,6 @@ def test_the_hikvision_sdk_greeting_overheard(
         cam / TCP(sport=8000, dport=40000, flags="PA", seq=8)
         / Raw(bytes.fromhex("000000100000001e0000001e00000000")),
     ]  # fmt: skip
-    path = tmp_path / "sdk.pcap"
-    wrpcap(str(path), frames)
-    assert _run(["passive", str(path), "-o", "-", "-q"]) == 0
-    dev = next(d for d in json.loads(capsys.readouterr().out)["devices"] if d["ip"] == CAM_IP)
+    dev = _camera_as_read(tmp_path, capsys, frames)
     assert dev["manufacturer"] == "Hikvision"
     assert any(e["protocol"] == "tcp_greeting" for e in dev["evidence"])
