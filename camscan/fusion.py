@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from camscan.fingerprint.engine import Engine, mac_hex
+from camscan.fingerprint.engine import Engine, mac_hex, mac_registrant
 from camscan.fingerprint.rules import SURVEILLANCE_TYPES, Vendors
 from camscan.model import Claim, Device, Evidence, Service
 
@@ -171,6 +171,7 @@ def fuse_host(host: HostEvidence, engine: Engine) -> Device:
     pairs = [(ev.protocol, ev.value) for ev in host.items]
     seen: set[tuple[str, str, str, int | None]] = set()
     device = Device(ip=host.ip, mac=host.mac, notes=list(host.notes))
+    device.mac_vendor = mac_registrant(host.mac) or None if host.mac else None
     claims: list[tuple[Claim, str]] = []
     ports: dict[tuple[int, str], Service] = {}
     for ev in host.items:

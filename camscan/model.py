@@ -109,6 +109,7 @@ class Device:
 
     ip: str | None
     mac: str | None = None
+    mac_vendor: str | None = None  # the IEEE registrant of the MAC, as nmap shows it
     hostname: str | None = None
     manufacturer: str | None = None
     brand: str | None = None
@@ -130,6 +131,7 @@ class Device:
         return {
             "ip": self.ip,
             "mac": self.mac,
+            "mac_vendor": self.mac_vendor,
             "hostname": self.hostname,
             "manufacturer": self.manufacturer,
             "brand": self.brand,

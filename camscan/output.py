@@ -133,3 +133,91 @@ def read_json_file(path: str) -> Any:
         raise DeviceListError(f"{path}: cannot read: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DeviceListError(f"{path}: not JSON: {exc}") from None
+
+
+# -- where a scan's results go (scan, passive, demo) -----------------------------------------
+WARNINGS_SHOWN = 3
+
+
+def json_destination(output: str | None, quiet: bool) -> str | None:
+    """The effective `-o`: as given; else stdout when stdout is not a terminal (a pipe or a
+    file: a tool reads it) or with --quiet (no table is shown there); else nowhere."""
+    if output is not None:
+        return output
+    if quiet or not sys.stdout.isatty():
+        return "-"
+    return None
+
+
+def table_stream(output: str | None, quiet: bool) -> str | None:
+    """Where the table goes: 'stdout', 'stderr' (stdout carries the JSON and stderr is a
+    terminal) or None (quiet, or nobody would read it)."""
+    if quiet:
+        return None
+    if output == "-":
+        return "stderr" if sys.stderr.isatty() else None
+    return "stdout"
+
+
+def where_written(output: str | None, csv: str | None, devices: int) -> str:
+    """The line after the table: where the data went."""
+    parts = []
+    if output and output != "-":
+        parts.append(f"wrote {devices} devices to {output} (JSON)")
+    elif output == "-":
+        parts.append(f"wrote {devices} devices to stdout (JSON)")
+    if csv:
+        parts.append(f"{csv} (CSV)")
+    if not parts:
+        return (
+            "the JSON device list was not saved: add -o devices.json, or redirect stdout "
+            "(camscan ... > devices.json)"
+        )
+    return ", ".join(parts)
+
+
+def warnings_lines(doc: dict[str, Any], where: str | None) -> list[str]:
+    """A count of the run's warnings, the first few, and where the rest are; and, when no
+    device was found, a line saying so and why."""
+    scan = doc.get("scan") or {}
+    warnings = [str(w) for w in scan.get("warnings") or []]
+    lines = []
+    if warnings:
+        shown = warnings[:WARNINGS_SHOWN]
+        more = f"; the first {len(shown)}" if len(warnings) > len(shown) else ""
+        lines.append(f"{len(warnings)} warning(s){more}:")
+        lines.extend(f"  {w}" for w in shown)
+        if len(warnings) > len(shown):
+            at = f"jq .scan.warnings {where}" if where and where != "-" else "scan.warnings"
+            lines.append(f"  ... all {len(warnings)} are in the JSON device list ({at})")
+    if not doc.get("devices"):
+        targets = ", ".join(map(str, scan.get("targets") or [])) or "the targets"
+        if scan.get("mode") == "passive":
+            head = f"no device was heard in {targets}"
+        else:
+            head = f"no device answered on {targets}"
+        if warnings:
+            lines.append(f"{head}: the warnings above say why")
+        elif scan.get("mode") == "passive":
+            lines.append(f"{head}: the capture held no packet from a device")
+        else:
+            lines.append(
+                f"{head}: nothing answered a discovery inquiry and no camera port was open "
+                "(check the targets, --interface, and firewalls between here and there)"
+            )
+    return lines
+
+
+def show_result(doc: dict[str, Any], *, output: str | None, csv: str | None, quiet: bool) -> None:
+    """After the data is written: the table where someone reads it, then where the data
+    went, the warnings and, when nothing was found, why (scan and passive)."""
+    stream = table_stream(output, quiet)
+    if stream is not None:
+        from camscan.report.table import make_console, print_scan_table
+
+        print_scan_table(doc, make_console(stderr=stream == "stderr"))
+    lines = [] if quiet else [where_written(output, csv, len(doc.get("devices") or []))]
+    lines += warnings_lines(doc, output)
+    for line in lines:
+        prefix = "" if line.startswith("  ") else "camscan: "
+        sys.stderr.write(f"{prefix}{line}\n")

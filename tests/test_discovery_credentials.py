@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -22,27 +23,48 @@ def write(tmp_path, text: str, mode: int = 0o600):
     return path
 
 
+HOSTS = "hosts: [10.1.0.0/24, 10.2.5.17]\n"
+
+
 def test_yaml_and_json(tmp_path):
-    c = load_credentials(write(tmp_path, f"username: admin\npassword: '{SECRET}'\n"))
+    c = load_credentials(write(tmp_path, f"username: admin\npassword: '{SECRET}'\n{HOSTS}"))
     assert (c.username, c.password) == ("admin", SECRET)
-    c = load_credentials(write(tmp_path, f'{{"username": "op", "password": "{SECRET}"}}'))
+    assert [str(n) for n in c.hosts] == ["10.1.0.0/24", "10.2.5.17/32"]
+    c = load_credentials(
+        write(tmp_path, f'{{"username": "op", "password": "{SECRET}", "hosts": "10.9.0.0/16"}}')
+    )
     assert (c.username, c.password) == ("op", SECRET)
     assert SECRET not in repr(c) and SECRET not in str(c)
+    assert c.allows("10.9.200.1") and not c.allows("10.8.0.1") and not c.allows("junk")
 
 
-def test_world_readable_file_warns_but_loads(tmp_path, caplog):
-    path = write(tmp_path, f"username: a\npassword: '{SECRET}'\n", 0o644)
-    seen: list[str] = []
-    assert load_credentials(path, warn=seen.append).username == "a"
-    assert len(seen) == 1 and "readable by every user" in seen[0]
-    with caplog.at_level(logging.WARNING, logger="camscan"):
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660, 0o666, 0o440])
+def test_a_file_group_or_others_can_read_is_refused(tmp_path, mode, caplog):
+    path = write(tmp_path, f"username: a\npassword: '{SECRET}'\n{HOSTS}", mode)
+    with caplog.at_level(logging.DEBUG), pytest.raises(UsageError) as err:
         load_credentials(path)
-    assert "chmod 600" in caplog.text and SECRET not in caplog.text
-    seen.clear()
-    load_credentials(
-        write(tmp_path, f"username: a\npassword: '{SECRET}'\n", 0o600), warn=seen.append
-    )
-    assert seen == []
+    message = str(err.value)
+    assert "readable by group or other users" in message and "chmod 600" in message
+    assert "\n" not in message and SECRET not in message and SECRET not in caplog.text
+    assert load_credentials(write(tmp_path, path.read_text(), 0o600)).username == "a"
+    assert load_credentials(write(tmp_path, path.read_text(), 0o400)).username == "a"
+
+
+@pytest.mark.parametrize(
+    "hosts, fragment",
+    [
+        ("", "'hosts' is required"),
+        ("hosts: []\n", "'hosts' is required"),
+        ("hosts: {a: 1}\n", "'hosts' is required"),
+        ("hosts: [10.1.0.0/24, my-camera]\n", "'hosts' entry 2 is not"),
+        ("hosts: [10.1.0.0/24, 7]\n", "'hosts' entry 2 is not"),
+        ("hosts: ['fe80::1']\n", "'hosts' entry 1 is not"),
+    ],
+)
+def test_hosts_is_required_and_checked(tmp_path, hosts, fragment):
+    with pytest.raises(UsageError, match=re.escape(fragment)) as err:
+        load_credentials(write(tmp_path, f"username: a\npassword: '{SECRET}'\n{hosts}"))
+    assert SECRET not in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +98,7 @@ def test_unreadable_paths(tmp_path):
         load_credentials(tmp_path)
     big = tmp_path / "big.yaml"
     big.write_bytes(b"#" * 70_000)
+    big.chmod(0o600)
     with pytest.raises(UsageError, match="too large"):
         load_credentials(big)
     with pytest.raises(UsageError, match="not UTF-8"):

@@ -35,6 +35,9 @@ NS = {
 }
 
 
+LOOPBACK = (IPv4Network("127.0.0.1/32"),)  # where the credentials may go
+
+
 def make_ctx(credentials: Credentials | None = None, **overrides: object) -> ScanContext:
     s = ScanSettings(connect_timeout=1.0, io_timeout=2.0)
     for k, v in overrides.items():
@@ -180,7 +183,7 @@ async def test_date_and_time_without_credentials_and_nothing_more():
 
 async def test_device_information_with_a_correct_digest_in_device_time():
     async with OnvifDevice() as dev:
-        ctx = make_ctx(Credentials("admin", PASSWORD))
+        ctx = make_ctx(Credentials("admin", PASSWORD, LOOPBACK))
         await OnvifModule(web_ports=(dev.port,)).probe(ctx, "127.0.0.1", {dev.port})
     assert values(ctx, "onvif_device_info") == [
         "Manufacturer=HIKVISION\nModel=DS-2CD2143G0-I\nFirmwareVersion=V5.5.0 build 170725\n"
@@ -195,7 +198,7 @@ async def test_device_information_with_a_correct_digest_in_device_time():
 
 async def test_wrong_password_is_tried_once_and_reported():
     async with OnvifDevice() as dev:
-        ctx = make_ctx(Credentials("admin", "wrong"))
+        ctx = make_ctx(Credentials("admin", "wrong", LOOPBACK))
         await OnvifModule(web_ports=(dev.port,)).probe(ctx, "127.0.0.1", {dev.port})
     assert dev.operations() == ["GetSystemDateAndTime", "GetDeviceInformation"]
     assert values(ctx, "onvif_device_info") == []
@@ -210,19 +213,33 @@ async def test_fault_on_date_and_time_still_marks_onvif():
     assert values(ctx, "onvif_datetime") == ["fault=ter:NotAuthorized"]
 
 
-async def test_hinted_xaddr_is_used_and_pointed_at_the_probed_host():
+async def test_hinted_xaddr_on_the_probed_host_is_used():
     async with OnvifDevice(path="/onvif/dev") as dev:
         ctx = make_ctx()
-        # The device advertised another (loopback) address: we still only talk to 127.0.0.1.
-        ctx.add_hint("127.0.0.1", "onvif_xaddr", f"http://127.0.0.3:{dev.port}/onvif/dev")
-        await OnvifModule(web_ports=()).probe(ctx, "127.0.0.1", set())
+        ctx.add_hint("127.0.0.1", "onvif_xaddr", f"http://127.0.0.1:{dev.port}/onvif/dev")
+        # dev.port counts as a web port; no port is open, so only the hint is tried
+        await OnvifModule(web_ports=(dev.port,)).probe(ctx, "127.0.0.1", set())
     assert values(ctx, "onvif_datetime") == ["UTC=2020-01-02T03:04:05Z"]
     assert len(dev.requests) == 1
 
 
+async def test_an_xaddr_naming_another_host_is_not_repointed_at_the_probed_one():
+    async with OnvifDevice(path="/onvif/dev") as dev:
+        ctx = make_ctx()
+        for xaddr in (
+            f"http://127.0.0.3:{dev.port}/onvif/dev",  # another (loopback) address
+            f"http:@127.0.0.3:{dev.port}/onvif/dev",  # malformed: was re-pointed
+            f"http://admin:pw@127.0.0.1:{dev.port}/onvif/dev",  # user info
+            f"http://127.0.0.1:{dev.port}/onvif/dev?x=1",  # a query
+        ):
+            ctx.add_hint("127.0.0.1", "onvif_xaddr", xaddr)
+        await OnvifModule(web_ports=(dev.port,)).probe(ctx, "127.0.0.1", set())
+    assert dev.requests == [] and ctx.evidence == []
+
+
 async def test_a_plain_web_server_is_not_onvif_and_not_a_warning():
     async with OnvifDevice(path="/elsewhere") as dev:
-        ctx = make_ctx(Credentials("admin", PASSWORD))
+        ctx = make_ctx(Credentials("admin", PASSWORD, LOOPBACK))
         await OnvifModule(web_ports=(dev.port,)).probe(ctx, "127.0.0.1", {dev.port})
     assert ctx.evidence == [] and ctx.warnings == []
     assert dev.operations() == ["GetSystemDateAndTime"]
@@ -238,13 +255,17 @@ def test_endpoints_order_dedup_and_caps():
     urls = endpoints(
         "10.1.1.1",
         ["http://192.168.1.64/onvif/device_service http://[fe80::1]:8899/onvif/device_service",
-         "https://10.1.1.1:443/onvif/device_service", "ftp://x/", "http://h:notaport/"],
+         "https://10.1.1.1:443/onvif/device_service", "ftp://x/", "http://h:notaport/",
+         "http://10.1.1.1:8899/onvif/device_service http://10.1.1.1:8000/onvif/device_service",
+         "http://10.1.1.1/onvif/device_service"],
         {80, 8000, 8080},
         (80, 8080, 8000),
     )  # fmt: skip
+    # Only XAddrs on 10.1.1.1 itself; never an SDK port (8000), not even named as a web port.
     assert urls == [
-        "http://10.1.1.1:80/onvif/device_service",
+        "https://10.1.1.1:443/onvif/device_service",
         "http://10.1.1.1:8899/onvif/device_service",
+        "http://10.1.1.1:80/onvif/device_service",
         "http://10.1.1.1:8080/onvif/device_service",
     ]
 

@@ -243,7 +243,10 @@ async def scan(
             local_ip="127.0.0.1",
             settings=ScanSettings(listen_window=0.4, io_timeout=2.0, **settings_kw),
         )
-        await SsdpModule(destinations=[transport.get_extra_info("sockname")]).run(ctx)
+        # The description server's port (and 1, never listening) count as web ports here.
+        await SsdpModule(
+            destinations=[transport.get_extra_info("sockname")], web_ports={http_port, 1}
+        ).run(ctx)
     finally:
         transport.close()
         server.close()

@@ -90,7 +90,8 @@ def test_rule_ids_follow_their_file_and_carry_a_source() -> None:
 def test_every_rule_file_is_listed_under_fingerprints() -> None:
     names = {p.name for p in default_fingerprint_dir().glob("*.yaml")}
     assert {"vendors.yaml", "generic.yaml", "not_cameras.yaml", "hikvision.yaml"} <= names
-    assert {Path(r.file).name for r in engine().rules} == names - {"vendors.yaml"}
+    vendor_tables = {n for n in names if n == "vendors.yaml" or n.startswith("vendors-")}
+    assert {Path(r.file).name for r in engine().rules} == names - vendor_tables
 
 
 @pytest.mark.parametrize("name", REQUIRED_MANUFACTURERS)
@@ -200,7 +201,11 @@ def test_any_text_yields_only_canonical_names(protocol: str, value: str) -> None
     eng = engine()
     for claim in eng.match_value(protocol, value):
         assert claim.manufacturer is None or claim.manufacturer in eng.vendors.manufacturers
-        assert claim.brand is None or eng.vendors.canonical_brand(claim.brand) == claim.brand
+        # A known brand in the table's spelling; an unknown OEM label is kept as written.
+        assert claim.brand is None or eng.vendors.canonical_brand(claim.brand) in (
+            claim.brand,
+            None,
+        )
         assert 0 < claim.confidence <= 1
 
 

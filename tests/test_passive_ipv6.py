@@ -128,10 +128,12 @@ def test_mdns_over_ipv6_link_local_and_arp_are_one_device(arp_first: bool) -> No
     assert {e.protocol for e, _ in device.evidence} >= {"mdns_service", "mdns_txt", "mac"}
 
 
-def test_mdns_a_record_names_the_instance_over_ipv6() -> None:
+def test_mdns_a_record_does_not_move_the_instance_to_another_address() -> None:
+    # The A record is the sender's word; the evidence stays with the sender's address (its
+    # MAC ties it to the device's IPv4 address where ARP shows that one).
     evidence = _eth([_mdns6(mdns_v6_announcement(with_a=True))])
     services = [e for e in evidence if e.protocol == "mdns_service"]
-    assert [e.ip for e in services] == [AXIS_IP]
+    assert [e.ip for e in services] == [AXIS_LL]
 
 
 def test_ipv6_only_device_is_listed_by_its_ipv6_address() -> None:

@@ -228,8 +228,12 @@ def test_terminal_table_marks_and_lists_notes(doc: dict[str, Any], width: int) -
     print_scan_table(doc, console)
     out = _plain(buf.getvalue())
     assert "\x1b]8;" not in out and "\x07" not in out and "\x1b[5m" not in out
-    # the marker: the LTS row ends with its number of notes
-    assert re.search(r"^\s*10\.0\.0\.12\s.*\s3\s*$", out, re.MULTILINE)
+    # the marker: the LTS row ends with its number of notes (the narrow form names it)
+    if width >= 200:
+        assert re.search(r"^\s*10\.0\.0\.12\s.*\s3\s*$", out, re.MULTILINE)
+    else:
+        block = out[out.index("10.0.0.12") :]
+        assert "Notes: 3" in " ".join(block[: block.index("\n  10.")].split())
     # the notes under the table, after the device's IP, escaped and markup shown literally
     notes = out[out.index("\nNotes") :]
     assert re.search(r"^\s*10\.0\.0\.12\s", notes, re.MULTILINE)
@@ -237,8 +241,11 @@ def test_terminal_table_marks_and_lists_notes(doc: dict[str, Any], width: int) -
     assert " ".join(visible(NOTES[0]).split()) in flat
     assert "conflicting evidence also names [bold red]pwned[/bold red]" in flat
     # only the group that has a device with notes gets the column
-    heads = [line for line in out.splitlines() if re.search(r"\bPrio\b", line)]
-    assert len(heads) > 4 and sum("Notes" in h for h in heads) == 1
+    if width >= 200:
+        heads = [line for line in out.splitlines() if re.search(r"\bPrio\b", line)]
+        assert len(heads) > 4 and sum("Notes" in h for h in heads) == 1
+    else:
+        assert out.count("Notes: ") == 1
 
 
 def test_markdown_lists_notes(doc: dict[str, Any]) -> None:
@@ -351,7 +358,7 @@ def test_report_bad_input_is_one_line_exit_2(tmp_path: Path, content: str, needl
 def test_report_bad_options(tmp_path: Path, doc: dict[str, Any]) -> None:
     src = write_doc(tmp_path, doc)
     run = invoke(["report", str(src), "--policy", "nope"])
-    assert run.code == 2 and "unknown policy regime 'nope'" in run.stderr
+    assert run.code == 2 and "unknown regime or country 'nope'" in run.stderr
     prices = tmp_path / "p.csv"
     prices.write_text("model,unit_cost\nx,y\n")
     run = invoke(["report", str(src), "--prices", str(prices)])

@@ -33,6 +33,9 @@ MARKER = "MARKER-Pw-7c1e9"
 USER = "admin"
 ACCEPTING = ("hik-cam-onvif", "axis-cam")  # their lab password is the marker
 REFUSING = ("dahua-cam", "hanwha-cam")  # they keep the lab's own password
+# An ONVIF device outside the credentials file's `hosts:`: it would accept the marker, but it
+# must never be sent a login (before `hosts:`, every ONVIF responder got the digest).
+ROGUE = ("uniview-cam",)
 
 
 def forms_of_the_secret() -> list[bytes]:
@@ -52,8 +55,10 @@ def assert_no_secret(data: bytes | str, what: str) -> None:
         assert form not in raw, f"the password leaked into {what}"
 
 
-def write_credentials(path: Path) -> Path:
-    path.write_text(f'username: {USER}\npassword: "{MARKER}"\n', encoding="utf-8")
+def write_credentials(path: Path, hosts: tuple[str, ...] = ("198.18.0.0/24",)) -> Path:
+    listed = ", ".join(f'"{h}"' for h in hosts)
+    text = f'username: {USER}\npassword: "{MARKER}"\nhosts: [{listed}]\n'
+    path.write_text(text, encoding="utf-8")
     path.chmod(0o600)
     return path
 
@@ -71,9 +76,9 @@ def secret_office() -> Iterator[Any]:
         pytest.skip(reason)
     specs = []
     for p in load_personas():
-        if p.name in ACCEPTING + REFUSING:
+        if p.name in ACCEPTING + REFUSING + ROGUE:
             spec = copy.deepcopy(p.raw)
-            if p.name in ACCEPTING:
+            if p.name in ACCEPTING + ROGUE:
                 spec["credentials"] = {"username": USER, "password": MARKER}
             specs.append(spec)
     with Office(personas_from_data(specs, "<secrets>")) as running:
@@ -83,12 +88,14 @@ def secret_office() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def secret_run(secret_office: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("secrets")
-    creds = write_credentials(tmp / "onvif.yaml")
+    allowed = tuple(p.ip for p in secret_office.personas if p.name in ACCEPTING + REFUSING)
+    creds = write_credentials(tmp / "onvif.yaml", allowed)
     json_out, csv_out = tmp / "devices.json", tmp / "devices.csv"
     argv = secret_office.camscan_argv(
         ["scan", secret_office.subnet, "--interface", secret_office.lab.scanner_if,
          "--credentials", str(creds), "-o", str(json_out), "--csv", str(csv_out)]
     )  # fmt: skip
+    assert_no_secret(" ".join(argv), "the process arguments")
     proc = subprocess.run(argv, capture_output=True, timeout=180)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
     outputs: dict[str, bytes] = {
@@ -129,6 +136,22 @@ def test_the_credentials_were_used_and_refused_where_they_should(
     kinds = [a["kind"] for a in secret_office.audit()]
     assert kinds.count("onvif_authenticated_read") == len(ACCEPTING)
     assert kinds.count("bad_credentials") == len(REFUSING)
+
+
+@pytest.mark.lab
+def test_an_onvif_device_outside_the_hosts_list_gets_no_login(
+    secret_office: Any, secret_run: dict[str, Any]
+) -> None:
+    ips = {p.name: p.ip for p in secret_office.personas}
+    devices = {d["ip"]: d for d in secret_run["doc"]["devices"]}
+    for name in ROGUE:
+        ip = ips[name]
+        protocols = {e["protocol"] for e in devices[ip]["evidence"]}
+        assert "onvif_datetime" in protocols  # it was asked the time, as any ONVIF device
+        assert "onvif_device_info" not in protocols
+        seen = [a for a in secret_office.audit() if a.get("ip") == ip]
+        assert not [a for a in seen if "credentials" in a["kind"] or "authenticated" in a["kind"]]
+        assert any(ip in w and "no login sent" in w for w in secret_run["doc"]["scan"]["warnings"])
 
 
 @pytest.mark.lab
@@ -251,7 +274,7 @@ async def test_a_device_echoing_the_request_gets_no_password_into_warnings_or_lo
             interface=None,
             local_ip="127.0.0.1",
             settings=ScanSettings(io_timeout=2.0),
-            credentials=Credentials(USER, MARKER),
+            credentials=Credentials(USER, MARKER, (IPv4Network("127.0.0.1/32"),)),
         )
         await OnvifModule(web_ports=(device.port,)).probe(ctx, "127.0.0.1", {device.port})
     assert len(device.requests) == 2  # the time, then one GetDeviceInformation

@@ -1,4 +1,6 @@
-"""Options several commands share, declared once so their names and help stay the same."""
+"""Options several commands share, declared once so their names and help stay the same.
+Help texts name the choices (regimes, countries, modules) from the same data the commands
+check them against."""
 
 from __future__ import annotations
 
@@ -7,14 +9,54 @@ from typing import Annotated
 
 import typer
 
-PolicyOption = Annotated[
-    str | None, typer.Option(help="Regime ids, comma-separated (default: all).")
-]
+
+def _policy_help() -> str:
+    from camscan.errors import CamscanError
+    from camscan.policy.regimes import load_regimes, policy_choices
+
+    try:
+        choices = policy_choices(load_regimes())
+    except CamscanError:
+        choices = "all, a country (ca, us, uk, au) or regime ids"
+    return f"Regimes to apply, comma-separated: {choices}. Default: all (see camscan policy list)."
+
+
+def _modules_help() -> str:
+    from camscan.discovery.registry import NOT_BY_DEFAULT, default_names
+
+    opt_in = sorted(NOT_BY_DEFAULT)
+    return (
+        f"Modules to run, comma-separated. Default: {', '.join(default_names())}. "
+        f"Only when named: {', '.join(opt_in)} (built from thin public facts)."
+    )
+
+
+POLICY_HELP = _policy_help()
+MODULES_HELP = _modules_help()
+
+PolicyOption = Annotated[str | None, typer.Option(help=POLICY_HELP, metavar="POLICY")]
 FingerprintsOption = Annotated[
-    list[Path] | None, typer.Option(help="Extra directory of fingerprint rules.")
+    list[Path] | None,
+    typer.Option(help="Extra directory of fingerprint *.yaml rules (repeatable).", metavar="DIR"),
 ]
 OutputOption = Annotated[
-    str | None, typer.Option("-o", "--output", help="JSON device list ('-' = stdout).")
+    str | None,
+    typer.Option(
+        "-o",
+        "--output",
+        help="Write the JSON device list here ('-' = stdout). Default: stdout when it is not "
+        "a terminal, else not written.",
+        metavar="FILE",
+    ),
 ]
-CsvOption = Annotated[str | None, typer.Option("--csv", help="CSV device list.")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")]
+CsvOption = Annotated[
+    str | None, typer.Option("--csv", help="Also write a CSV device list.", metavar="FILE")
+]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="No progress, no table; without -o the JSON goes to stdout.",
+    ),
+]

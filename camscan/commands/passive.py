@@ -19,21 +19,39 @@ from camscan.errors import UsageError
 from camscan.fingerprint.engine import Engine
 from camscan.fusion import attach_notes
 from camscan.model import Evidence, ScanInfo, ScanResult
-from camscan.output import check_writable, write_csv, write_device_list
+from camscan.output import (
+    check_writable,
+    json_destination,
+    show_result,
+    write_csv,
+    write_device_list,
+)
 from camscan.passive import PassiveStats, check_captures, passive_evidence
 from camscan.pipeline import finish
+from camscan.policy import load_regimes, select_regimes
 
 
 def passive(
     files: Annotated[
-        list[str] | None, typer.Argument(help="pcap or pcapng capture files.", show_default=False)
+        list[str] | None,
+        typer.Argument(
+            help="pcap or pcapng capture files (read as a stream, any size).",
+            show_default=False,
+            metavar="CAPTURE",
+        ),
     ] = None,
     interface: Annotated[
-        str | None, typer.Option(help="Listen on this interface instead (needs root).")
+        str | None,
+        typer.Option(
+            help="Listen on this interface instead of reading files (needs root).", metavar="IF"
+        ),
     ] = None,
     duration: Annotated[
         float | None,
-        typer.Option(help="With --interface: listen this many seconds (default: until Ctrl-C)."),
+        typer.Option(
+            help="With --interface: listen this many seconds. Default: until Ctrl-C.",
+            metavar="S",
+        ),
     ] = None,
     policy: PolicyOption = None,
     fingerprints: FingerprintsOption = None,
@@ -41,7 +59,10 @@ def passive(
     csv: CsvOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """List the devices seen in captures (or live traffic) without sending a packet."""
+    """List the devices seen in captures (or live traffic) without sending a packet.
+
+    Without -o, the JSON device list goes to stdout when stdout is not a terminal (a pipe or
+    a file) or with -q; in a terminal the table is shown instead."""
     if files and interface:
         raise UsageError("give capture files or --interface, not both")
     if not files and not interface:
@@ -52,6 +73,10 @@ def passive(
         raise UsageError("--duration only applies to --interface")
     for path in (output, csv):
         check_writable(path)
+    select_regimes(policy, load_regimes())  # a bad --policy fails here, before reading
+    if files:
+        check_captures(files)
+    output = json_destination(output, quiet)
     engine = Engine.load(fingerprints or [])
     stats = PassiveStats()
     say = _stderr if not quiet else None
@@ -61,7 +86,6 @@ def passive(
     evidence: list[Evidence] = []
     try:
         if files:
-            check_captures(files)
             evidence.extend(passive_evidence(files, stats=stats, on_warning=_warning))
         else:
             from camscan.passive.live import live_evidence
@@ -99,8 +123,7 @@ def passive(
             f"{stats.packets:,} packets in {stats.elapsed:.1f} s ({stats.rate:,.0f}/s), "
             f"{len(evidence)} evidence items, {len(result.devices)} devices"
         )
-    if not quiet and output != "-":
-        _print_table(result)
+    show_result(result.to_json(), output=output, csv=csv, quiet=quiet)
 
 
 def _result(
@@ -124,12 +147,6 @@ def _write(result: ScanResult, output: str | None, csv: str | None) -> None:
         write_device_list(doc, output)
     if csv:
         write_csv(doc, csv)
-
-
-def _print_table(result: ScanResult) -> None:
-    from camscan.report.table import print_scan_table
-
-    print_scan_table(result.to_json())
 
 
 def _stderr(message: str) -> None:

@@ -6,11 +6,12 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from camscan.output import dump_json, write_text
 from camscan.policy import load_regimes
+from camscan.policy.regimes import jurisdictions
+from camscan.report.table import make_console
 
 
 class ListFormat(StrEnum):
@@ -20,15 +21,16 @@ class ListFormat(StrEnum):
 
 def list_regimes(
     format: Annotated[
-        ListFormat, typer.Option("--format", "-f", help="Output format.")
+        ListFormat,
+        typer.Option("--format", "-f", help="table (terminal) or json (with every source)."),
     ] = ListFormat.table,
 ) -> None:
-    """List the policy regimes (ids for --policy)."""
+    """List the policy regimes: the ids and countries --policy accepts."""
     regimes = load_regimes()
     if format is ListFormat.json:
         write_text("-", dump_json({"regimes": [r.to_json() for r in regimes.values()]}))
         return
-    console = Console(highlight=False, emoji=False)
+    console = make_console()
     for r in regimes.values():
         covers = ", ".join(r.manufacturers)
         extras = [
@@ -58,6 +60,13 @@ def list_regimes(
             )
         )
         console.print()
+    by_country = jurisdictions(regimes)
+    console.print(
+        Text(
+            "--policy takes 'all' (the default), regime ids, or a country: "
+            + "; ".join(f"{w} = {', '.join(ids)}" for w, ids in by_country.items() if w != "gb")
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:

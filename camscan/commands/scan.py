@@ -10,6 +10,7 @@ import typer
 
 from camscan.active import PreparedScan, ScanOptions, prepare, result_of, run
 from camscan.commands.options import (
+    MODULES_HELP,
     CsvOption,
     FingerprintsOption,
     OutputOption,
@@ -19,8 +20,17 @@ from camscan.commands.options import (
 from camscan.discovery.base import DEFAULT_PORTS, ScanSettings
 from camscan.errors import UsageError
 from camscan.model import ScanResult
-from camscan.output import check_writable, write_csv, write_device_list
+from camscan.output import (
+    check_writable,
+    json_destination,
+    show_result,
+    write_csv,
+    write_device_list,
+)
+from camscan.policy import load_regimes, select_regimes
 from camscan.progress import live_progress
+
+DEFAULT_PORTS_TEXT = ", ".join(map(str, DEFAULT_PORTS))
 
 
 def parse_ports(text: str | None) -> tuple[int, ...]:
@@ -48,25 +58,63 @@ def split_csv(values: list[str] | None) -> list[str] | None:
 def scan(
     targets: Annotated[
         list[str] | None,
-        typer.Argument(help="CIDR, IP or range (a.b.c.d-e). Default: the attached subnet(s)."),
+        typer.Argument(
+            help="CIDR, IP or range (a.b.c.d-e). Default: the attached subnet(s).",
+            metavar="TARGET",
+            show_default=False,
+        ),
     ] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Never probe these (wins).")] = None,
-    interface: Annotated[str | None, typer.Option(help="Interface facing the targets.")] = None,
-    allow_public: Annotated[bool, typer.Option(help="Allow public (non-private) targets.")] = False,
-    max_hosts: Annotated[int | None, typer.Option(help="Refuse more addresses than this.")] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(help="Never probe these (CIDR, IP or range; repeatable; wins).", metavar="T"),
+    ] = None,
+    interface: Annotated[
+        str | None,
+        typer.Option(help="Interface facing the targets. Default: the route's.", metavar="IF"),
+    ] = None,
+    allow_public: Annotated[
+        bool,
+        typer.Option(
+            "--allow-public",
+            help="Also scan public addresses (default: only private, link-local, CGNAT and "
+            "benchmark ranges).",
+        ),
+    ] = False,
+    max_hosts: Annotated[
+        int | None,
+        typer.Option(
+            help="Refuse more addresses than this. Default: 65536 (the attached subnets: 1024 each).",
+            metavar="N",
+        ),
+    ] = None,
     modules: Annotated[
-        list[str] | None, typer.Option(help="Modules to run, comma-separated (default: all).")
+        list[str] | None, typer.Option(help=MODULES_HELP, metavar="M[,M...]")
     ] = None,
-    ports: Annotated[str | None, typer.Option(help="TCP ports to sweep, e.g. 80,443,554.")] = None,
-    concurrency: Annotated[int, typer.Option(help="Simultaneous probes.")] = 512,
-    rate: Annotated[float, typer.Option(help="New connections/packets per second.")] = 5000.0,
-    listen: Annotated[float, typer.Option(help="Multicast listen window (s).")] = 2.0,
-    host_budget: Annotated[float, typer.Option(help="Time budget per host (s).")] = 15.0,
+    ports: Annotated[
+        str | None,
+        typer.Option(
+            help=f"TCP ports to sweep, e.g. 80,443,8000-8010. Default: {DEFAULT_PORTS_TEXT}.",
+            metavar="PORTS",
+        ),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Simultaneous probes.", metavar="N")] = 512,
+    rate: Annotated[
+        float, typer.Option(help="New connections/packets per second.", metavar="N")
+    ] = 5000.0,
+    listen: Annotated[float, typer.Option(help="Multicast listen window (s).", metavar="S")] = 2.0,
+    host_budget: Annotated[
+        float, typer.Option(help="Time budget per host (s).", metavar="S")
+    ] = 15.0,
     module_budget: Annotated[
-        float, typer.Option(help="Time budget per broadcast module (s).")
+        float, typer.Option(help="Time budget per broadcast module (s).", metavar="S")
     ] = 30.0,
     credentials: Annotated[
-        Path | None, typer.Option(help="File with ONVIF credentials (never on the command line).")
+        Path | None,
+        typer.Option(
+            help="YAML file {username, password} for ONVIF GetDeviceInformation (never on the "
+            "command line). Default: no login.",
+            metavar="FILE",
+        ),
     ] = None,
     policy: PolicyOption = None,
     fingerprints: FingerprintsOption = None,
@@ -74,11 +122,17 @@ def scan(
     csv: CsvOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Scan targets with every discovery module and list the devices by manufacturer."""
+    """Scan targets with every discovery module and list the devices by manufacturer.
+
+    Without -o, the JSON device list goes to stdout when stdout is not a terminal (a pipe or
+    a file); in a terminal the table is shown instead."""
     for path in (output, csv):
         check_writable(path)
     if concurrency < 1 or rate <= 0 or listen < 0 or host_budget <= 0 or module_budget <= 0:
         raise UsageError("--concurrency, --rate and the budgets must be positive")
+    if max_hosts is not None and max_hosts < 1:
+        raise UsageError("--max-hosts must be at least 1")
+    select_regimes(policy, load_regimes())  # a bad --policy fails here, before any packet
     settings = ScanSettings(
         listen_window=listen,
         host_budget=host_budget,
@@ -99,11 +153,9 @@ def scan(
         policy=policy,
         fingerprints=list(fingerprints or []),
     )
-    result = scan_and_write(opts, output=output, csv=csv, quiet=quiet)
-    if not quiet and output != "-":
-        from camscan.report.table import print_scan_table
-
-        print_scan_table(result.to_json())
+    destination = json_destination(output, quiet)
+    result = scan_and_write(opts, output=destination, csv=csv, quiet=quiet)
+    show_result(result.to_json(), output=destination, csv=csv, quiet=quiet)
 
 
 def scan_and_write(

@@ -37,13 +37,20 @@ _SCOPE_MEMO_SIZE = 65536  # addresses whose scope check is remembered (every evi
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """ONVIF credentials the user gave in a file. Never logged, never written out."""
+    """ONVIF credentials the user gave in a file. Never logged, never written out. `hosts`:
+    the only networks they may be sent to (the file's `hosts:`); none means nowhere."""
 
     username: str
     password: str = field(repr=False)
+    hosts: tuple[ipaddress.IPv4Network, ...] = ()
+
+    def allows(self, ip: str) -> bool:
+        """May these credentials be sent to `ip`?"""
+        return any(_contains(n, ip) for n in self.hosts)
 
     def __repr__(self) -> str:
-        return f"Credentials(username={self.username!r}, password=***)"
+        hosts = ", ".join(str(n) for n in self.hosts)
+        return f"Credentials(username={self.username!r}, password=***, hosts=[{hosts}])"
 
 
 @dataclass(slots=True)

@@ -1,8 +1,8 @@
 """HTTP(S) identification of one host: Server, WWW-Authenticate, Location, <title>, a body
 snippet, favicon hashes and the TLS certificate's subject and issuer.
 
-GET only, no credentials, no automatic redirects (at most two same-host ones are followed by
-hand), a hard deadline and body cap on every exchange. Every web port gets `/` (its headers,
+GET only, no credentials, no automatic redirects (at most two are followed by hand, and only
+where urlpolicy.fetchable allows: the same address, a web port, no user info, no query), a hard deadline and body cap on every exchange. Every web port gets `/` (its headers,
 title and certificate are its own). `/favicon.ico` and a small fixed set of unauthenticated
 vendor paths name the device, not the port: they are fetched once per host, on the port whose
 `/` answered best (see _rank), and on the next one only when that port gave them no real answer
@@ -38,6 +38,7 @@ from camscan.discovery.html import (
 from camscan.discovery.httpfetch import HttpReply, fetch, header, make_client
 from camscan.discovery.rawhttp import raw_get
 from camscan.discovery.tlsinfo import cert_evidence, cert_problems, fetch_peer_certificate
+from camscan.discovery.urlpolicy import allowed_ports, fetchable, keep_url
 from camscan.discovery.wire import url_host
 from camscan.errors import ParseError, exception_chain
 from camscan.model import Evidence
@@ -93,7 +94,8 @@ def http_evidence(
 ) -> list[Evidence]:
     """Evidence from one HTTP response (body already de-chunked; gzip/deflate is undone here).
 
-    * http_server, http_wwwauth (every value), http_location: header values as sent.
+    * http_server, http_wwwauth (every value): header values as sent; http_location too, less
+      its user info and query (urlpolicy.keep_url).
     * /favicon.ico answered 200 with an icon: favicon_mmh3 and favicon_md5.
     * otherwise html_title, and http_body: a first line `GET <path> -> <status>`, then the start
       of the text body (<= 4096 chars), so rules can tell which page said what.
@@ -101,7 +103,7 @@ def http_evidence(
     """
     when = time.time() if observed_at is None else observed_at
     path = clean_text(path, 512) or "/"
-    source = f"{scheme}://{url_host(ip, port)}{path}"
+    source = keep_url(f"{scheme}://{url_host(ip, port)}{path}")
 
     def ev(protocol: str, value: str) -> Evidence:
         return Evidence(
@@ -120,6 +122,8 @@ def http_evidence(
     for name, raw_value in headers:
         protocol = _HEADER_PROTOCOLS.get(name.strip().lower())
         value = clean_text(raw_value, _HEADER_MAX)
+        if protocol == "http_location":
+            value = keep_url(value) or ""
         if protocol and value:
             out.append(ev(protocol, value))
 
@@ -223,6 +227,11 @@ class _HostRun:
     def warn(self, port: int, message: str) -> None:
         self.ctx.warn(self.module.name, f"{self.ip}:{port} {message}")
 
+    def web_ports(self) -> frozenset[int]:
+        """Where a redirect may lead: urlpolicy's web ports and the ports this module probes
+        (never an SDK port)."""
+        return allowed_ports(WEB_PORTS if self.module.ports is None else self.module.ports)
+
     def note(self, port: int, message: str) -> None:
         self.ctx.note(self.ip, f"HTTP port {port}: {message}")
 
@@ -249,6 +258,7 @@ class _HostRun:
         if first is None:
             return None
         scheme, reply = first
+        self.ctx.add_hint(self.ip, "http_port", str(port))  # serves HTTP: a web port of the host
         await self.record(scheme, port, "/", reply)
         await self.follow_redirects(scheme, port, reply)
         return _Root(scheme, port, reply)
@@ -279,7 +289,7 @@ class _HostRun:
             location = reply.header("location")
             if not location or not 300 <= reply.status < 400:
                 return
-            target = _same_host_target(reply.url, location, self.ip)
+            target = _same_host_target(reply.url, location, self.ip, self.web_ports())
             if target is None or target in self.fetched:
                 return
             scheme, port, path = target
@@ -475,22 +485,16 @@ def _says_use_tls(reply: HttpReply) -> bool:
     return reply.status == 400 and b"https" in reply.body[:4096].lower()
 
 
-def _same_host_target(base: str, location: str, ip: str) -> tuple[str, int, str] | None:
-    """(scheme, port, path) of a redirect that stays on `ip`; None for any other target."""
-    try:
-        url = urlsplit(urljoin(base, location.strip()))
-        port = url.port
-    except ValueError:
+def _same_host_target(
+    base: str, location: str, ip: str, ports: frozenset[int] | None = None
+) -> tuple[str, int, str] | None:
+    """(scheme, port, path) of a redirect urlpolicy.fetchable allows (`ip` itself, one of
+    `ports`, no user info, no query); None for any other target."""
+    verdict = fetchable(location, ip, ports=ports, base=base)
+    if verdict.url is None:
         return None
-    if url.scheme not in ("http", "https") or url.hostname != ip:
-        return None
-    port = port or (443 if url.scheme == "https" else 80)
-    path = url.path or "/"
-    if url.query:
-        path += "?" + url.query
-    if len(path) > 1024 or not all("!" <= c <= "~" for c in path):  # printable ASCII only
-        return None
-    return url.scheme, port, path
+    url = urlsplit(verdict.url)
+    return url.scheme, url.port or 80, url.path
 
 
 def _reason(exc: BaseException) -> str:

@@ -3,8 +3,11 @@ an answer says "this is an ONVIF device"), then GetDeviceInformation (manufactur
 firmware, serial) ONLY when the user gave credentials, with a WS-Security UsernameToken
 digest. One attempt with the user's credentials; nothing is ever guessed or retried.
 
-Endpoints: the XAddrs WS-Discovery learnt (hint `onvif_xaddr`, pointed at the probed address
-whatever host they name) and the conventional /onvif/device_service on open web ports.
+Endpoints: the XAddrs WS-Discovery learnt (hint `onvif_xaddr`), only those urlpolicy allows:
+the probed address itself (an XAddr naming any other host, or malformed, is dropped, never
+re-pointed), a web port (never an SDK port), no user info, no query; and the conventional
+/onvif/device_service on open web ports named explicitly. Credentials go only to the addresses
+the credentials file's `hosts:` allows; any other ONVIF service gets no UsernameToken at all.
 The parsers are pure (defusedxml, size-capped) and shared with passive mode.
 """
 
@@ -28,6 +31,7 @@ from defusedxml import ElementTree as SafeET
 from camscan.discovery.base import Credentials, HostModule, ScanContext
 from camscan.discovery.html import clean_text
 from camscan.discovery.httpfetch import HttpReply, fetch, make_client
+from camscan.discovery.urlpolicy import allowed_ports, fetchable
 from camscan.errors import ParseError
 from camscan.model import Evidence
 from camscan.protocols import kv_lines
@@ -214,37 +218,24 @@ def date_time_value(device_time: datetime | None) -> str:
 def endpoints(
     ip: str, xaddrs: list[str], open_ports: set[int], web_ports: tuple[int, ...]
 ) -> list[str]:
-    """Device-service URLs to try on `ip`: hinted XAddrs (re-pointed at `ip`), then the
-    conventional path on open web ports."""
+    """Device-service URLs to try on `ip`: hinted XAddrs that point at `ip` itself on a web port
+    (urlpolicy.fetchable; `web_ports` count as web ports too), then the conventional path on
+    the open ones of `web_ports`."""
+    ports = allowed_ports(web_ports)
     hinted: list[str] = []
     for xaddr in xaddrs:
         for url in xaddr.split():
-            rewritten = _repoint(url, ip)
-            if rewritten and rewritten not in hinted:
-                hinted.append(rewritten)
-    fallback = [f"http://{ip}:{p}{DEVICE_SERVICE_PATH}" for p in web_ports if p in open_ports]
+            verdict = fetchable(url, ip, ports=ports)
+            if verdict.url is not None and verdict.url not in hinted:
+                hinted.append(verdict.url)
+    fallback = [
+        f"http://{ip}:{p}{DEVICE_SERVICE_PATH}" for p in web_ports if p in open_ports and p in ports
+    ]
     out = hinted[:MAX_HINTED]
     for url in fallback[:MAX_FALLBACK]:
         if url not in out:
             out.append(url)
     return out
-
-
-def _repoint(url: str, ip: str) -> str | None:
-    """The XAddr's scheme, port and path on `ip`: a device may advertise another address
-    (NAT, a second interface), and we only ever talk to the host being probed."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https"):
-        return None
-    port = port or (443 if parts.scheme == "https" else 80)
-    path = parts.path or DEVICE_SERVICE_PATH
-    if len(path) > 512 or not all("!" <= c <= "~" and c not in "?#" for c in path):
-        return None
-    return f"{parts.scheme}://{ip}:{port}{path}"
 
 
 class OnvifModule(HostModule):
@@ -255,8 +246,11 @@ class OnvifModule(HostModule):
         self.web_ports = tuple(web_ports)
 
     async def probe(self, ctx: ScanContext, ip: str, open_ports: set[int]) -> None:
-        if ctx.in_scan:  # wait for WS-Discovery's XAddrs (within the host budget)
-            await ctx.discovery_done.wait()
+        if ctx.in_scan and not ctx.hints(ip, "onvif_xaddr"):
+            # Wait for WS-Discovery's XAddrs (within the host budget): the first one of this
+            # host, or the end of discovery, whichever comes first. Not the end alone: a listen
+            # window longer than the host budget would leave no time for ONVIF at all.
+            await wait_for_xaddr(ctx, ip)
         urls = endpoints(ip, ctx.hints(ip, "onvif_xaddr"), set(open_ports), self.web_ports)
         if not urls:
             return
@@ -286,7 +280,9 @@ class OnvifModule(HostModule):
                     ctx.warn(self.name, f"{url}: {exc}")
                 continue  # not an ONVIF device service
             ctx.emit(self._evidence("onvif_datetime", value, ip, url))
-            if ctx.credentials is not None:
+            if ctx.credentials is not None and not ctx.credentials.allows(ip):
+                ctx.warn(self.name, f"{ip}: not in the credentials file's hosts; no login sent")
+            elif ctx.credentials is not None:
                 created = datetime.now(UTC)
                 if device_time is not None:  # speak the device's time: its clock may be off
                     elapsed = asyncio.get_running_loop().time() - loop_time
@@ -352,6 +348,19 @@ class OnvifModule(HostModule):
             transport="tcp",
             source=url,
         )
+
+
+async def wait_for_xaddr(ctx: ScanContext, ip: str) -> None:
+    """Until WS-Discovery hints an XAddr of `ip` (wsd.xaddr_event) or discovery is over."""
+    from camscan.discovery.wsd import xaddr_event  # wsd imports nothing of this module
+
+    event = xaddr_event(ctx, ip)
+    waits = [asyncio.ensure_future(ctx.discovery_done.wait()), asyncio.ensure_future(event.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
 
 
 def _refused(exc: BaseException) -> bool:

@@ -1,7 +1,10 @@
 """SSDP / UPnP: M-SEARCH to 239.255.255.250:1900, then the device description at LOCATION.
 
-The description is fetched only from the address that answered (a device may point LOCATION
-anywhere; camscan never follows it to a third party), with one size-capped GET, sent a second
+The description is fetched only when LOCATION passes camscan.discovery.urlpolicy: the address
+that answered, a web port (never a vendor SDK port), no user info, no query string; anything
+else is not fetched at all (a forged answer can make camscan send nothing a plain inquiry of
+its sender would not). The URL kept in the output has no user info or query either. The fetch
+is one size-capped GET, sent a second
 time only when the first found no connection (refused, timed out, or closed before a byte of
 answer): a device busy with the scan's other connections often has a full accept queue at that
 moment. Both tries share one deadline and one concurrency slot.
@@ -20,6 +23,7 @@ import httpx
 from camscan import __version__
 from camscan.discovery.base import BroadcastModule, ScanContext, ScanSettings
 from camscan.discovery.udp import Datagram, Listener, send_and_collect
+from camscan.discovery.urlpolicy import allowed_ports, fetchable, keep_url
 from camscan.discovery.wire import child, evidence, local, parse_xml, text
 from camscan.errors import ParseError, exception_chain
 from camscan.model import Evidence
@@ -35,6 +39,8 @@ MAX_LOCATIONS_PER_IP = 4
 MAX_FETCHES = 256
 USER_AGENT = f"camscan/{__version__} UPnP/1.1 camscan/{__version__}"
 
+# Description fields that hold URLs: kept without user info or query (urlpolicy.keep_url).
+URL_FIELDS = frozenset({"manufacturerURL", "modelURL", "presentationURL"})
 # Description fields kept, with the UPnP element names (upnp_device lists them in the order
 # the device sent them).
 DESCRIPTION_FIELDS = (
@@ -156,7 +162,10 @@ def parse_description(xml: bytes) -> UpnpDescription:
     for el in device:
         name = local(el.tag)
         if name in DESCRIPTION_FIELDS and (value := text(el)):
-            pairs.append((name, " ".join(value.split())))
+            value = " ".join(value.split())
+            if name in URL_FIELDS:
+                value = keep_url(value) or ""
+            pairs.append((name, value))
     if not pairs:
         raise ParseError("UPnP description: device has none of the descriptive fields")
     return UpnpDescription(pairs)
@@ -170,7 +179,7 @@ def ssdp_evidence(
     observed_at: float | None = None,
     packet: int | None = None,
 ) -> list[Evidence]:
-    """ssdp_server (the SERVER header; source = LOCATION)."""
+    """ssdp_server (the SERVER header; source = LOCATION without user info or query)."""
     if msg.kind == "msearch" or not msg.server:
         return []
     return [
@@ -180,7 +189,7 @@ def ssdp_evidence(
             value=msg.server,
             ip=ip,
             port=PORT,
-            source=msg.location,
+            source=keep_url(msg.location),
             observed_at=observed_at,
             packet=packet,
         )
@@ -216,7 +225,7 @@ def upnp_evidence(
         "ip": ip,
         "port": port,
         "transport": "tcp",
-        "source": url,
+        "source": keep_url(url),
         "observed_at": observed_at,
         "packet": packet,
     }
@@ -320,8 +329,15 @@ async def fetch_description(
 
 
 class _Answers:
-    def __init__(self, ctx: ScanContext, module: str, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        ctx: ScanContext,
+        module: str,
+        client: httpx.AsyncClient,
+        web_ports: frozenset[int] | None = None,
+    ) -> None:
         self.ctx, self.module, self.client = ctx, module, client
+        self.web_ports = web_ports
         self.messages: dict[str, set[str]] = {}
         self.servers: set[tuple[str, str]] = set()
         self.locations: dict[str, set[str]] = {}
@@ -353,19 +369,23 @@ class _Answers:
         if msg.location:
             self._location(ip, msg.location)
 
-    def _location(self, ip: str, url: str) -> None:
+    def ports(self, ip: str) -> frozenset[int]:
+        """Web ports of `ip`: the module's (default urlpolicy's), plus those the http module
+        found serving HTTP there so far."""
+        seen = {int(p) for p in self.ctx.hints(ip, "http_port") if p.isdigit()}
+        return (self.web_ports or allowed_ports()) | allowed_ports(seen)
+
+    def _location(self, ip: str, location: str) -> None:
         locs = self.locations.setdefault(ip, set())
-        if url in locs:
+        verdict = fetchable(location, ip, ports=self.ports(ip))
+        if verdict.url is None:
+            shown = keep_url(location[:200]) or ""
+            self.ctx.warn(self.module, f"{ip}: LOCATION {shown[:120]!r} not fetched "
+                          f"({verdict.reason})")  # fmt: skip
+            self.ctx.note(ip, f"SSDP LOCATION not fetched ({verdict.reason})")
             return
-        try:
-            parts = urlsplit(url)
-            host, scheme = parts.hostname, parts.scheme
-        except ValueError:
-            host, scheme = None, ""
-        if scheme not in ("http", "https") or host != ip:
-            self.ctx.warn(self.module, f"{ip} points LOCATION at {url[:120]!r}, not at "
-                          "itself; not fetched")  # fmt: skip
-            self.ctx.note(ip, "SSDP LOCATION points at another host; not fetched")
+        url = verdict.url
+        if url in locs:
             return
         if len(locs) >= MAX_LOCATIONS_PER_IP or self.fetched >= MAX_FETCHES:
             return
@@ -388,7 +408,7 @@ class _Answers:
                 )
                 desc = parse_description(body)
             except ParseError as exc:
-                ctx.warn(self.module, f"description at {url[:120]}: {exc}")
+                ctx.warn(self.module, f"description at {keep_url(url[:120])}: {exc}")
                 reason = str(exc).removeprefix("UPnP description: ")
                 ctx.note(ip, f"UPnP description refused ({reason})")
                 return
@@ -398,7 +418,9 @@ class _Answers:
 
 class SsdpModule(BroadcastModule):
     """M-SEARCH (ssdp:all and upnp:rootdevice); NOTIFYs heard on the group during the window
-    count too (that listener is left out when destinations are overridden, e.g. in tests)."""
+    count too (that listener is left out when destinations are overridden, e.g. in tests).
+    `web_ports`: where a LOCATION may point (default urlpolicy.allowed_ports(); SDK ports are
+    refused whatever it holds)."""
 
     name = "ssdp"
 
@@ -406,16 +428,18 @@ class SsdpModule(BroadcastModule):
         self,
         destinations: list[tuple[str, int]] | None = None,
         listeners: list[Listener] | None = None,
+        web_ports: frozenset[int] | set[int] | None = None,
     ) -> None:
         self.destinations = destinations or [(GROUP, PORT)]
         if listeners is None:
             listeners = [] if destinations else [Listener(PORT, GROUP)]
         self.listeners = listeners
+        self.web_ports = allowed_ports(web_ports) if web_ports is not None else None
 
     async def run(self, ctx: ScanContext) -> None:
         searches = [build_msearch("ssdp:all"), build_msearch("upnp:rootdevice")]
         async with description_client(ctx.settings) as client:
-            answers = _Answers(ctx, self.name, client)
+            answers = _Answers(ctx, self.name, client, self.web_ports)
             try:
                 await send_and_collect(
                     ctx,

@@ -8,14 +8,16 @@ and `.../hardware/...`, which the firmware sets freely, so the rules read them, 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import weakref
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
 from camscan.discovery.base import BroadcastModule, HostModule, ScanContext
 from camscan.discovery.udp import Datagram, Listener, send_and_collect
+from camscan.discovery.urlpolicy import OTHER_HOST, fetchable, keep_url, keep_urls
 from camscan.discovery.wire import child, children, evidence, local, parse_xml, text
 from camscan.errors import ParseError
 from camscan.model import Evidence
@@ -155,36 +157,65 @@ def wsd_evidence(
     observed_at: float | None = None,
     packet: int | None = None,
 ) -> list[Evidence]:
-    """wsd_types and wsd_scopes for each match of the message (source = first XAddr)."""
+    """wsd_types and wsd_scopes for each match of the message (source = first XAddr). URLs are
+    kept without user info or query (urlpolicy.keep_url)."""
     out: list[Evidence] = []
     for m in msg.matches:
         common = {
             "module": module,
             "ip": ip,
             "port": PORT,
-            "source": m.xaddrs[0] if m.xaddrs else m.endpoint,
+            "source": keep_url(m.xaddrs[0] if m.xaddrs else m.endpoint),
             "observed_at": observed_at,
             "packet": packet,
         }
         if m.types:
             out.append(evidence(protocol="wsd_types", value=" ".join(m.types), **common))
-        if m.scopes:
-            out.append(evidence(protocol="wsd_scopes", value=" ".join(m.scopes), **common))
+        value = keep_urls(" ".join(m.scopes)) if m.scopes else ""
+        if value.strip():  # a scope list that was nothing but a query string keeps nothing
+            out.append(evidence(protocol="wsd_scopes", value=value.strip(), **common))
     return out
 
 
 def xaddr_hints(msg: WsdMessage, ip: str) -> list[str]:
-    """XAddrs that point back at the answering address (others are not followed)."""
+    """XAddrs camscan may speak ONVIF to: those urlpolicy.fetchable allows for the answering
+    address (itself, not an SDK port, no user info, no query), as rebuilt by it; the onvif
+    module checks the port against its web ports again. Any other XAddr, malformed ones
+    included, is dropped, never re-pointed."""
     out = []
     for m in msg.matches:
         for url in m.xaddrs:
-            try:
-                parts = urlsplit(url)
-            except ValueError:
-                continue
-            if parts.scheme in ("http", "https") and parts.hostname == ip:
-                out.append(url)
+            verdict = fetchable(url, ip, any_web_port=True)
+            if verdict.url is not None and verdict.url not in out:
+                out.append(verdict.url)
     return out
+
+
+_XADDR_EVENTS: weakref.WeakKeyDictionary[ScanContext, dict[str, asyncio.Event]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def xaddr_event(ctx: ScanContext, ip: str) -> asyncio.Event:
+    """Set once WS-Discovery has hinted an ONVIF XAddr of `ip` in this scan (the onvif module
+    waits for it rather than for the end of every listen window)."""
+    events = _XADDR_EVENTS.setdefault(ctx, {})
+    event = events.get(ip)
+    if event is None:
+        event = events[ip] = asyncio.Event()
+        if ctx.hints(ip, "onvif_xaddr"):
+            event.set()
+    return event
+
+
+def refused_xaddrs(msg: WsdMessage, ip: str) -> list[str]:
+    """Why XAddrs of the message are not followed (one reason per refused XAddr)."""
+    return [
+        verdict.reason
+        for m in msg.matches
+        for url in m.xaddrs
+        if not (verdict := fetchable(url, ip, any_web_port=True))
+    ]
 
 
 class _Answers:
@@ -226,8 +257,14 @@ class _Answers:
         if not fresh:
             return
         kept = WsdMessage(msg.action, msg.message_id, msg.relates_to, fresh)
-        for url in xaddr_hints(kept, ip):
+        hinted = xaddr_hints(kept, ip)
+        for url in hinted:
             ctx.add_hint(ip, "onvif_xaddr", url)
+        if hinted:
+            xaddr_event(ctx, ip).set()
+        for reason in dict.fromkeys(refused_xaddrs(kept, ip)):
+            if reason != OTHER_HOST:  # an XAddr on another address (IPv6, a NAT) is common
+                ctx.warn(self.module, f"{ip}: XAddr not followed ({reason})")
         for ev in wsd_evidence(kept, ip, module=self.module, observed_at=dgram.at):
             ctx.emit(ev)
         if not kept.types and not kept.scopes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote
@@ -21,13 +21,15 @@ except ImportError:  # pragma: no cover - older layout
 
     _LITERAL = _sre_constants.LITERAL
 
+from camscan.fingerprint.lexicon import Lexicon, lexicon_files, load_lexicon
 from camscan.fingerprint.rules import (
     Rule,
     Vendors,
     default_fingerprint_dir,
     load_rules,
-    load_vendors,
+    load_vendor_files,
     rule_files,
+    vendor_files,
 )
 from camscan.model import Claim, Evidence
 
@@ -107,14 +109,23 @@ class Engine:
     the value, and what a (protocol, value) matched is remembered (a scan sees the same
     banners again and again)."""
 
-    def __init__(self, rules: Sequence[Rule], vendors: Vendors, *, memo: bool = True) -> None:
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        vendors: Vendors,
+        *,
+        memo: bool = True,
+        lexicon: Lexicon | None = None,
+    ) -> None:
         self.rules = list(rules)
+        self.lexicon = lexicon
         self._memo_size = _MEMO_SIZE if memo else 0
         self.vendors = vendors
         self._by_protocol: dict[str, list[_Candidate]] = defaultdict(list)
         self._exact: dict[str, dict[str, list[Rule]]] = defaultdict(lambda: defaultdict(list))
         self._memo: OrderedDict[tuple[str, str, str], tuple[tuple[Rule, dict[str, str]], ...]]
         self._memo = OrderedDict()
+        self._lex_memo: OrderedDict[tuple[str, str, str], tuple[Claim, ...]] = OrderedDict()
         for rule in self.rules:
             m = rule.matcher
             if m.kind == "exact" and not m.ignore_case:
@@ -126,10 +137,11 @@ class Engine:
 
     @classmethod
     def load(cls, extra_dirs: Iterable[Path] = ()) -> Engine:
-        base = default_fingerprint_dir()
-        vendors = load_vendors(base / "vendors.yaml")
-        rules = load_rules(rule_files([base, *extra_dirs]), vendors)
-        return cls(rules, vendors)
+        dirs = [default_fingerprint_dir(), *extra_dirs]
+        vendors = load_vendor_files(vendor_files(dirs))
+        rules = load_rules(rule_files(dirs), vendors)
+        lexicon = load_lexicon(lexicon_files(dirs), vendors)
+        return cls(rules, vendors, lexicon=lexicon)
 
     def rules_for(self, protocol: str) -> list[Rule]:
         exact = [r for rules in self._exact.get(protocol, {}).values() for r in rules]
@@ -187,8 +199,34 @@ class Engine:
         for rule, groups in self._matches(protocol, subject, mac):
             if rule.requires and not _satisfied(rule, host):
                 continue
-            claims.append(_claim(rule, dict(groups), subject, evidence))
+            claims.append(self._canonical(_claim(rule, dict(groups), subject, evidence)))
+        if self.lexicon is not None and subject:
+            claims.extend(self._lexicon_claims(protocol, subject, evidence))
         return claims
+
+    def _lexicon_claims(self, protocol: str, value: str, ev: Evidence | None) -> list[Claim]:
+        assert self.lexicon is not None
+        key = ("\0lexicon", protocol, value)
+        hit = self._lex_memo.get(key)
+        if hit is None:
+            hit = tuple(self.lexicon.claims(protocol, value))
+            if self._memo_size and len(value) <= 4096:
+                self._lex_memo[key] = hit
+                if len(self._lex_memo) > self._memo_size:
+                    self._lex_memo.popitem(last=False)
+        if ev is None:
+            return list(hit)
+        return [replace(c, evidence=ev) for c in hit]
+
+    def _canonical(self, claim: Claim) -> Claim:
+        """A brand read from a device (an OEM field) in the vendor table's spelling; an
+        unknown one is kept as the device wrote it."""
+        if claim.brand is None:
+            return claim
+        canon = self.vendors.canonical_brand(claim.brand)
+        if canon is None or canon == claim.brand:
+            return claim
+        return replace(claim, brand=canon)
 
     def match(
         self, evidence: Evidence, host: Sequence[tuple[str, str]] | None = None

@@ -116,15 +116,20 @@ class Vendors:
     manufacturers: dict[str, dict[str, Any]] = field(default_factory=dict)
     brands: dict[str, BrandInfo] = field(default_factory=dict)
 
+    _folded: dict[str, str] = field(default_factory=dict)
+
+    def reindex(self) -> None:
+        self._folded = {}
+        for name in (*self.manufacturers, *self.brands):
+            self._folded[name.casefold()] = name
+        for name in self.brands:  # a brand entry's spelling wins over a maker's
+            self._folded[name.casefold()] = name
+
     def canonical_brand(self, name: str) -> str | None:
-        folded = name.casefold()
-        for brand in self.brands:
-            if brand.casefold() == folded:
-                return brand
-        for manufacturer in self.manufacturers:
-            if manufacturer.casefold() == folded:
-                return manufacturer
-        return None
+        """The table's spelling of a brand or maker name, None when it is not there."""
+        if not self._folded:
+            self.reindex()
+        return self._folded.get(name.casefold())
 
 
 def _fail(path: Path, rule_id: str | None, msg: str) -> FingerprintError:
@@ -262,15 +267,19 @@ def _read_yaml(path: Path) -> Any:
         raise _fail(path, None, f"not valid YAML{where}: {first[0] if first else exc}") from None
 
 
-def load_vendors(path: Path) -> Vendors:
+def load_vendors(path: Path, vendors: Vendors | None = None) -> Vendors:
+    """Read a vendor table; with `vendors`, add its makers and brands to that table (a
+    user's fingerprint folder may carry its own vendors.yaml)."""
     data = _read_yaml(path)
-    if not isinstance(data, dict) or not isinstance(data.get("manufacturers"), list):
+    if not isinstance(data, dict) or not isinstance(data.get("manufacturers", []), list):
         raise _fail(path, None, "needs a 'manufacturers' list")
-    vendors = Vendors()
-    for m in data["manufacturers"]:
+    if vendors is None and not data.get("manufacturers"):
+        raise _fail(path, None, "needs a 'manufacturers' list")
+    vendors = vendors if vendors is not None else Vendors()
+    for m in data.get("manufacturers") or []:
         if not isinstance(m, dict) or not isinstance(m.get("name"), str):
             raise _fail(path, None, "each manufacturer needs a name")
-        vendors.manufacturers[m["name"]] = m
+        vendors.manufacturers.setdefault(m["name"], m)
     for b in data.get("brands") or []:
         if not isinstance(b, dict) or not isinstance(b.get("brand"), str):
             raise _fail(path, None, "each brand entry needs a brand name")
@@ -280,6 +289,8 @@ def load_vendors(path: Path) -> Vendors:
         conf = b.get("confidence", 0.5)
         if not isinstance(conf, int | float) or not 0 <= conf <= 1:
             raise _fail(path, None, f"brand {b['brand']}: confidence must be in [0, 1]")
+        if b["brand"] in vendors.brands:
+            continue
         vendors.brands[b["brand"]] = BrandInfo(
             brand=b["brand"],
             manufacturer=man,
@@ -289,7 +300,31 @@ def load_vendors(path: Path) -> Vendors:
             varies_by_model=bool(b.get("varies_by_model", False)),
             note=str(b.get("note") or ""),
         )
+    vendors.reindex()
     return vendors
+
+
+def vendor_files(dirs: Iterable[Path]) -> list[Path]:
+    """vendors.yaml, then vendors-*.yaml, of each fingerprint folder, in order."""
+    files: list[Path] = []
+    for d in dirs:
+        if d.is_dir():
+            files.extend(p for p in (d / "vendors.yaml",) if p.is_file())
+            files.extend(sorted(d.glob("vendors-*.yaml")))
+    return files
+
+
+def load_vendor_files(files: Iterable[Path]) -> Vendors:
+    vendors: Vendors | None = None
+    for path in files:
+        vendors = load_vendors(path, vendors)
+    if vendors is None:
+        raise FingerprintError("no vendors.yaml found")
+    return vendors
+
+
+def _is_vendor_file(path: Path) -> bool:
+    return path.name == "vendors.yaml" or path.name.startswith("vendors-")
 
 
 def rule_files(dirs: Iterable[Path]) -> list[Path]:
@@ -300,7 +335,7 @@ def rule_files(dirs: Iterable[Path]) -> list[Path]:
             continue
         if not d.is_dir():
             raise FingerprintError(f"{d}: no such fingerprint directory")
-        files.extend(p for p in sorted(d.glob("*.yaml")) if p.name != "vendors.yaml")
+        files.extend(p for p in sorted(d.glob("*.yaml")) if not _is_vendor_file(p))
     return files
 
 

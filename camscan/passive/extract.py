@@ -222,14 +222,13 @@ class Extractor:
             return
 
     def _mdns(self, number: int, ts: float, ip: str, port: int, payload: bytes) -> None:
-        """An instance's IPv4 addresses (A records) name it, as the active module's do;
-        without them (an IPv6-only answer) the sender's address does: the link layer binds
-        that one to the MAC, while an AAAA record's global address may be bound to nothing."""
-        for svc in mdns_services(payload):
+        """The sender's address names the instances it describes (the link layer binds that
+        one to the MAC); an A or AAAA record naming another address is not believed."""
+        for svc in mdns_services(payload, source=ip):
             self._emit_all(
                 mdns.mdns_evidence(
                     svc.instance,
-                    svc.addresses or [ip],
+                    [ip],
                     svc.txt,
                     svc.server,
                     module=MODULE,

@@ -8,6 +8,10 @@ A records give `addresses`, AAAA records `addresses6`, kept apart: the device li
 device by its IPv4 address where it has one, and an AAAA record never stands in for a missing
 A record (a host's link-local and temporary IPv6 addresses come and go; which one its answer
 was sent from is the caller's to say). Both lists are capped per host.
+
+An address record is the sender's word about a name, and anyone can send one naming any
+address: given the packet's `source`, only records naming that source are kept, so evidence
+goes to the responder and never, on an A record's say-so, to another address.
 """
 
 from __future__ import annotations
@@ -48,8 +52,10 @@ def parse_txt(raw: bytes) -> dict[bytes, bytes | None]:
     return out
 
 
-def mdns_services(data: bytes) -> list[MdnsService]:
-    """The service instances a response packet describes (none for queries or garbage)."""
+def mdns_services(data: bytes, source: str | None = None) -> list[MdnsService]:
+    """The service instances a response packet describes (none for queries or garbage).
+    `source`: the packet's sender; when given, `addresses`/`addresses6` hold it at most (an
+    address record naming any other address is dropped)."""
     msg = DNSIncoming(data)
     if not msg.valid or not msg.is_response():
         return []
@@ -81,6 +87,9 @@ def mdns_services(data: bytes) -> list[MdnsService]:
         if svc.server:
             svc.addresses = hosts.get(svc.server.lower(), [])
             svc.addresses6 = hosts6.get(svc.server.lower(), [])
+            if source is not None:
+                svc.addresses = [a for a in svc.addresses if a == source]
+                svc.addresses6 = [a for a in svc.addresses6 if a == source]
     return list(instances.values())
 
 

@@ -19,7 +19,12 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from camscan.fingerprint.rules import Vendors, default_fingerprint_dir, load_vendors
+from camscan.fingerprint.rules import (
+    Vendors,
+    default_fingerprint_dir,
+    load_vendor_files,
+    vendor_files,
+)
 from camscan.model import Device, Replacement, ScanInfo, ScanResult
 from camscan.policy.jsondoc import device_from_json
 from camscan.policy.regimes import Regime, load_regimes, select_regimes
@@ -143,7 +148,7 @@ def apply_policy(
 
 
 def default_vendors() -> Vendors:
-    return load_vendors(default_fingerprint_dir() / "vendors.yaml")
+    return load_vendor_files(vendor_files([default_fingerprint_dir()]))
 
 
 def apply_policy_to_doc(

@@ -51,6 +51,7 @@ def device_from_json(d: dict[str, Any]) -> Device:
     return Device(
         ip=ip,
         mac=mac,
+        mac_vendor=_text(d.get("mac_vendor")),
         hostname=_text(d.get("hostname")),
         manufacturer=_text(d.get("manufacturer")),
         brand=_text(d.get("brand")),

@@ -120,18 +120,50 @@ def load_regimes(path: str | Path | None = None) -> dict[str, Regime]:
     return out
 
 
+# --policy also takes a jurisdiction: every regime whose `jurisdiction` is that country.
+JURISDICTIONS = {"ca": "CA", "us": "US", "uk": "GB", "gb": "GB", "au": "AU"}
+
+
+def jurisdictions(regimes: dict[str, Regime]) -> dict[str, list[str]]:
+    """Jurisdiction word -> the ids of its regimes (only jurisdictions that have any)."""
+    out: dict[str, list[str]] = {}
+    for word, code in JURISDICTIONS.items():
+        ids = [r.id for r in regimes.values() if r.jurisdiction.upper() == code]
+        if ids:
+            out[word] = ids
+    return out
+
+
+def policy_choices(regimes: dict[str, Regime]) -> str:
+    """What --policy accepts, for help texts and error messages."""
+    words = [w for w in jurisdictions(regimes) if w != "gb"]
+    return f"all, a country ({', '.join(words)}) or regime ids ({', '.join(regimes)})"
+
+
 def select_regimes(ids: str | None, regimes: dict[str, Regime]) -> list[Regime]:
-    """`--policy ID[,ID]`: None, '' or 'all' selects every regime (watch lists included)."""
+    """`--policy X[,X]`, each X a regime id or a jurisdiction (`us` selects every US regime).
+    None, '' or 'all' selects every regime (watch lists included)."""
     wanted = [p.strip() for p in (ids or "").split(",") if p.strip()]
     if not wanted or wanted == ["all"]:
         return list(regimes.values())
-    unknown = [w for w in wanted if w not in regimes]
+    by_country = jurisdictions(regimes)
+    chosen: list[str] = []
+    unknown = []
+    for w in wanted:
+        if w in regimes:
+            chosen.append(w)
+        elif w.casefold() in by_country:
+            chosen.extend(by_country[w.casefold()])
+        elif w == "all":
+            chosen.extend(regimes)
+        else:
+            unknown.append(w)
     if unknown:
         raise UsageError(
-            f"unknown policy regime {', '.join(repr(u) for u in unknown)}; "
-            f"valid: {', '.join(regimes)} (or all)"
+            f"--policy: unknown regime or country {', '.join(repr(u) for u in unknown)}; "
+            f"valid: {policy_choices(regimes)}"
         )
-    return [regimes[w] for w in dict.fromkeys(wanted)]
+    return [regimes[w] for w in dict.fromkeys(chosen)]
 
 
 def _str(source: Path, where: str, raw: dict[str, Any], key: str, required: bool = True) -> str:

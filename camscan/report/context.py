@@ -21,6 +21,11 @@ class Group:
     def restricted(self) -> int:
         return sum(1 for d in self.devices if d.get("restricted_by"))
 
+    @property
+    def not_surveillance(self) -> int:
+        """Listed because restricted or in the plan, though not a surveillance device."""
+        return sum(1 for d in self.devices if not d.get("is_surveillance"))
+
 
 @dataclass(slots=True)
 class RegimeRef:
@@ -42,7 +47,20 @@ class ReportContext:
 
     @property
     def summary(self) -> dict[str, Any]:
-        return self.doc.get("summary") or {}
+        """The list's summary, its counts taken from the devices themselves (as the scan
+        counts them), so that headers, tables and the JSON agree."""
+        devices = list(self.doc.get("devices") or [])
+        return {
+            **(self.doc.get("summary") or {}),
+            "total": len(devices),
+            "surveillance": sum(1 for d in devices if d.get("is_surveillance")),
+            "restricted": sum(1 for d in devices if d.get("restricted_by")),
+        }
+
+    @property
+    def listed(self) -> int:
+        """Devices in the tables by maker (surveillance, restricted or in the plan)."""
+        return sum(len(g.devices) for g in self.groups)
 
 
 def in_scope(d: dict[str, Any]) -> bool:

@@ -13,7 +13,11 @@ from camscan.discovery.wire import ipv4_text, normalize_mac
 from camscan.errors import ParseError
 
 PORT = 2380
-_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_ ]{0,30}?)\s*[:=]\s*(.*?)\s*$")
+# The key only: bounded, so a match costs O(1) per line; the value is the rest, stripped.
+# (A pattern reading the value too, `\s*(.*?)\s*$`, tried every split of a long run of
+# whitespace against the rest: quadratic, seconds per crafted datagram.)
+_KEY = re.compile(r"([A-Za-z][A-Za-z0-9_ ]{0,30}?)\s*[:=]")
+_SPLIT = re.compile(r"[\r\n\x00]+")
 _KEYS = {
     "MAC": "mac",
     "MACADR": "mac",
@@ -48,11 +52,12 @@ def parse(data: bytes) -> VendorReply:
     end = data.find(b"\x03", start + 1)
     frame = data[start + 1 : end if end > 0 else len(data)][:8192]
     pairs: list[tuple[str, str | None]] = []
-    for line in re.split(r"[\r\n\x00]+", frame.decode("utf-8", "replace"))[:128]:
-        m = _LINE.match(line)
+    for raw_line in _SPLIT.split(frame.decode("utf-8", "replace"), maxsplit=128)[:128]:
+        line = raw_line.strip()
+        m = _KEY.match(line)
         if not m:
             continue
-        raw_key, value = m.group(1).strip(), m.group(2)
+        raw_key, value = m.group(1).strip(), line[m.end() :].strip()
         key = _KEYS.get(raw_key.upper().replace(" ", ""), raw_key.lower()[:32])
         if key == "mac":
             value = normalize_mac(value) or value

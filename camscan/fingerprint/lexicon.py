@@ -1,0 +1,643 @@
+"""Lexicons that apply across every evidence field that can carry a name: maker and brand
+names, model-number families, camera words and vendor clouds (fingerprints/lexicon/*.yaml).
+
+Rules read one protocol and one string each; a lexicon entry is written once and is looked
+for in every field `fields.yaml` names (a DHCP host name, an mDNS TXT value, an ONVIF
+Manufacturer, an FTP greeting...). Matching is word-bounded; CamelCase words glued together
+are also read split ('IC-3115WNetworkCamera' -> 'IC-3115W Network Camera').
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from camscan.errors import FingerprintError
+from camscan.fingerprint.rules import SURVEILLANCE_TYPES, Vendors, _read_yaml
+from camscan.model import DEVICE_TYPES, Claim, Evidence
+from camscan.protocols import PROTOCOLS
+
+_SECTIONS = ("names", "families", "words", "clouds", "fields")
+_MAKES = ("surveillance", "mixed", "other")
+_LEFT, _RIGHT = r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])"
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z]{2})")
+_KV = re.compile(r"^([^=\n]{1,64})=(.*)$", re.MULTILINE)
+_SCOPE = re.compile(r"onvif://www\.onvif\.org/([A-Za-z_]+)/(\S+)", re.IGNORECASE)
+_RDN = re.compile(r"(?:^|,)\s*(CN|O|OU|commonName|organizationName)=((?:[^,\\]|\\.)*)", re.I)
+_JUNK_VALUES = frozenset({"", "general", "oem", "default", "null", "none", "unknown", "n/a"})
+
+# Confidences: a name in a field that names the maker (ONVIF Manufacturer, UPnP manufacturer)
+# is nearly proof; a name somewhere in free text is a good hint; camera words and shared
+# clouds only hint. Specific rules (0.8-0.95) outweigh all of them.
+NAME_IN_MAKER_FIELD = 0.75
+NAME_IN_TEXT = 0.6
+NAME_TYPE_HINT = 0.3
+NAME_IN_REGISTRANT = 0.4  # the MAC's IEEE registrant: often the maker, sometimes a module's
+FAMILY_DEFAULT = 0.8
+WORD_DEFAULT = 0.5
+CLOUD_CAMERA = 0.7
+CLOUD_SHARED = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class LexExample:
+    value: str
+    protocol: str | None = None
+    expect: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NameEntry:
+    id: str
+    name: str
+    manufacturer: str | None
+    brand: str | None
+    brand_confidence: float
+    makes: str
+    regex: re.Pattern[str]
+    protocols: frozenset[str] | None
+    not_with: re.Pattern[str] | None
+    file: str
+    source: str = ""
+    examples: tuple[LexExample, ...] = ()
+    counterexamples: tuple[LexExample, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    id: str
+    manufacturer: str | None
+    brand: str | None
+    regex: re.Pattern[str]
+    device_type: str
+    confidence: float
+    file: str
+    source: str = ""
+    examples: tuple[str, ...] = ()
+    counterexamples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    id: str
+    regex: re.Pattern[str]
+    device_type: str
+    confidence: float
+    file: str
+    examples: tuple[str, ...] = ()
+    counterexamples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Cloud:
+    id: str
+    domains: tuple[str, ...]
+    manufacturer: str | None
+    brand: str | None
+    camera_only: bool
+    file: str
+    source: str = ""
+    examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """Where names can be: whole values, the values of some keys, the maker fields."""
+
+    text: frozenset[str] = frozenset()
+    keys: dict[str, frozenset[str] | None] = field(default_factory=dict)  # None: every key
+    maker_keys: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    scopes: frozenset[str] = frozenset()
+    names_only: frozenset[str] = frozenset()  # names, never families or words (mac)
+
+    def searched(self, protocol: str) -> bool:
+        return (
+            protocol in self.text
+            or protocol in self.keys
+            or protocol in self.names_only
+            or protocol == "wsd_scopes"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    text: str
+    maker_field: bool  # the whole field names the maker or brand
+
+
+def _split_camel(text: str) -> str:
+    return _CAMEL.sub(" ", text)
+
+
+def _bounded(pattern: str) -> str:
+    return f"{_LEFT}(?:{pattern}){_RIGHT}"
+
+
+class Lexicon:
+    def __init__(
+        self,
+        names: list[NameEntry],
+        families: list[Family],
+        words: list[Word],
+        clouds: list[Cloud],
+        fields: FieldSpec,
+    ) -> None:
+        self.names = names
+        self.families = families
+        self.words = words
+        self.clouds = clouds
+        self.fields = fields
+        self._families_re = _combined(f.regex.pattern for f in families)
+        self._words_re = _combined(w.regex.pattern for w in words)
+        self._cloud_index: dict[str, Cloud] = {}
+        for cloud in clouds:
+            for domain in cloud.domains:
+                self._cloud_index.setdefault(domain, cloud)
+
+    def __len__(self) -> int:
+        return len(self.names) + len(self.families) + len(self.words) + len(self.clouds)
+
+    # ---------------------------------------------------------------- segments
+    def segments(self, protocol: str, value: str) -> list[Segment]:
+        """The parts of an evidence value that can carry a name, per fields.yaml."""
+        spec = self.fields
+        out: list[Segment] = []
+        if protocol in spec.names_only:
+            out.append(Segment(value, False))
+        elif protocol in spec.text:
+            text = value
+            if protocol == "x509_subject":
+                text = " ".join(unescape_rdn(v) for _, v in _RDN.findall(value)) or value
+            out.append(Segment(text, protocol in spec.maker_keys))
+        elif protocol in spec.keys:
+            wanted = spec.keys[protocol]
+            makers = spec.maker_keys.get(protocol, frozenset())
+            for line in value.splitlines():
+                key, eq, val = line.partition("=")
+                k, val = key.strip().casefold(), val.strip()
+                if not eq:  # a TXT string that is not key=value: read it whole
+                    k, val = "", line.strip()
+                    if wanted is not None:
+                        continue
+                if not val or (wanted is not None and k not in wanted):
+                    continue
+                out.append(Segment(val, makers is None or k in makers))
+        elif protocol == "wsd_scopes":
+            for kind, rest in _SCOPE.findall(value):
+                if kind.casefold() in spec.scopes:
+                    out.append(Segment(unquote(rest).replace("_", " "), False))
+        return out
+
+    # ---------------------------------------------------------------- claims
+    def claims(self, protocol: str, value: str, ev: Evidence | None = None) -> list[Claim]:
+        if protocol == "dns_query":
+            return self._cloud_claims(value, ev)
+        if not self.fields.searched(protocol):
+            return []
+        found: dict[str, Claim] = {}
+        for seg in self.segments(protocol, value):
+            if seg.text.casefold() in _JUNK_VALUES:
+                continue
+            for i, text in enumerate(_readings(seg.text)):
+                # Names are read as written; only families and words in the split reading.
+                for claim in self._segment_claims(protocol, seg, text, ev, names=i == 0):
+                    old = found.get(claim.rule)
+                    if old is None or claim.confidence > old.confidence:
+                        found[claim.rule] = claim
+        return list(found.values())
+
+    def _segment_claims(
+        self, protocol: str, seg: Segment, text: str, ev: Evidence | None, names: bool = True
+    ) -> Iterator[Claim]:
+        for entry in self.names if names else ():
+            if entry.protocols is not None and protocol not in entry.protocols:
+                continue
+            if not entry.regex.search(text):
+                continue
+            if entry.not_with is not None and entry.not_with.search(seg.text):
+                continue
+            yield from self._name_claims(entry, seg, ev, protocol in self.fields.names_only)
+        if protocol in self.fields.names_only:
+            return
+        for fam, model in self._family_hits(text):
+            yield Claim(
+                rule=f"lexicon.family.{fam.id}",
+                confidence=fam.confidence,
+                manufacturer=fam.manufacturer,
+                brand=fam.brand,
+                model=" ".join(model.split()),
+                device_type=fam.device_type,
+                is_surveillance=fam.device_type in SURVEILLANCE_TYPES,
+                evidence=ev,
+            )
+        if self._words_re is not None:
+            for m in self._words_re.finditer(text):
+                word = self.words[int(m.lastgroup[1:])]  # type: ignore[index]
+                yield Claim(
+                    rule=f"lexicon.word.{word.id}",
+                    confidence=word.confidence,
+                    device_type=word.device_type,
+                    is_surveillance=word.device_type in SURVEILLANCE_TYPES,
+                    evidence=ev,
+                )
+
+    def _name_claims(
+        self, entry: NameEntry, seg: Segment, ev: Evidence | None, registrant: bool = False
+    ) -> Iterator[Claim]:
+        conf = NAME_IN_MAKER_FIELD if seg.maker_field else NAME_IN_TEXT
+        if registrant:
+            conf = NAME_IN_REGISTRANT
+        surveillance = {"surveillance": True, "other": False}.get(entry.makes)
+        man = entry.manufacturer
+        if entry.brand is not None and man is not None:
+            conf *= entry.brand_confidence
+        yield Claim(
+            rule=f"lexicon.name.{entry.id}",
+            confidence=conf,
+            manufacturer=man,
+            brand=entry.brand,
+            device_type="other" if entry.makes == "other" else None,
+            is_surveillance=surveillance if entry.makes == "other" else None,
+            evidence=ev,
+        )
+        if seg.maker_field and entry.brand is None and man is not None:
+            # The label a maker field shows is the brand, whoever turns out to have made it.
+            yield Claim(rule=f"lexicon.brand.{entry.id}", confidence=conf, brand=entry.name)
+        if entry.makes == "surveillance" and not registrant:
+            yield Claim(
+                rule=f"lexicon.name.{entry.id}.type",
+                confidence=NAME_TYPE_HINT,
+                device_type="camera",
+                is_surveillance=True,
+                evidence=ev,
+            )
+
+    def _family_hits(self, text: str) -> Iterator[tuple[Family, str]]:
+        if self._families_re is None:
+            return
+        for m in self._families_re.finditer(text):
+            yield self.families[int(m.lastgroup[1:])], m.group(0)  # type: ignore[index]
+
+    def cloud_for(self, name: str) -> Cloud | None:
+        labels = name.strip().rstrip(".").casefold().split(".")
+        for i in range(len(labels) - 1):
+            cloud = self._cloud_index.get(".".join(labels[i:]))
+            if cloud is not None:
+                return cloud
+        return None
+
+    def _cloud_claims(self, value: str, ev: Evidence | None) -> list[Claim]:
+        cloud = self.cloud_for(value)
+        if cloud is None:
+            return []
+        if cloud.camera_only:
+            return [
+                Claim(
+                    rule=f"lexicon.cloud.{cloud.id}",
+                    confidence=CLOUD_CAMERA,
+                    manufacturer=cloud.manufacturer,
+                    brand=cloud.brand,
+                    device_type="camera",
+                    is_surveillance=True,
+                    evidence=ev,
+                )
+            ]
+        return [
+            Claim(
+                rule=f"lexicon.cloud.{cloud.id}",
+                confidence=CLOUD_SHARED,
+                manufacturer=cloud.manufacturer,
+                brand=cloud.brand,
+                evidence=ev,
+            )
+        ]
+
+
+def unescape_rdn(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text).strip()
+
+
+def _readings(text: str) -> tuple[str, ...]:
+    split = _split_camel(text)
+    return (text,) if split == text else (text, split)
+
+
+def _combined(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    parts = [f"(?P<g{i}>{p})" for i, p in enumerate(patterns)]
+    if not parts:
+        return None
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+# -------------------------------------------------------------------- loading
+def _fail(path: Path, what: str | None, msg: str) -> FingerprintError:
+    where = path.name + (f": {what}" if what else "")
+    return FingerprintError(f"lexicon {where}: {msg}")
+
+
+def _regex(path: Path, what: str, pattern: Any, flags: int = re.IGNORECASE) -> re.Pattern[str]:
+    if not isinstance(pattern, str) or not pattern:
+        raise _fail(path, what, "needs a non-empty pattern")
+    try:
+        return re.compile(pattern, flags)
+    except re.error as exc:
+        raise _fail(path, what, f"bad regex {pattern!r}: {exc}") from None
+
+
+def _strings(path: Path, what: str, raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise _fail(path, what, "examples and counterexamples must be lists of strings")
+    return tuple(raw)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.casefold()).strip("_")
+
+
+def _maker_brand(
+    path: Path, what: str, vendors: Vendors, name: str
+) -> tuple[str | None, str | None, float]:
+    """A vendors.yaml name -> (manufacturer, brand, brand confidence)."""
+    canon = vendors.canonical_brand(name)
+    if canon is None:
+        raise _fail(path, what, f"{name!r} is not in vendors.yaml")
+    if canon in vendors.manufacturers and canon not in vendors.brands:
+        return canon, None, 1.0
+    info = vendors.brands[canon]
+    if info.varies_by_model or info.manufacturer is None:
+        return None, canon, 1.0
+    return info.manufacturer, canon, info.confidence
+
+
+def _name_examples(path: Path, what: str, raw: Any) -> tuple[LexExample, ...]:
+    out = []
+    for ex in raw or []:
+        if isinstance(ex, str):
+            out.append(LexExample(ex))
+            continue
+        if not isinstance(ex, dict) or not isinstance(ex.get("value"), str):
+            raise _fail(path, what, "each example needs a value")
+        proto = ex.get("protocol")
+        if proto is not None and proto not in PROTOCOLS:
+            raise _fail(path, what, f"unknown protocol {proto!r}")
+        expect = ex.get("expect") or {}
+        if not isinstance(expect, dict):
+            raise _fail(path, what, "expect must be a mapping")
+        out.append(LexExample(ex["value"], proto, dict(expect)))
+    return tuple(out)
+
+
+def _load_name(path: Path, raw: Any, vendors: Vendors) -> NameEntry:
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+        raise _fail(path, None, "each names entry needs a name")
+    name = raw["name"]
+    what = f"name {name}"
+    man, brand, bconf = _maker_brand(path, what, vendors, name)
+    makes = raw.get("makes", "mixed")
+    if makes not in _MAKES:
+        raise _fail(path, what, f"makes must be one of {', '.join(_MAKES)}")
+    aliases = [name, *(raw.get("aliases") or [])]
+    if not all(isinstance(a, str) and a.strip() for a in aliases):
+        raise _fail(path, what, "aliases must be non-empty strings")
+    alts = "|".join(
+        sorted({r"[\s_.-]?".join(re.escape(w) for w in a.split()) for a in aliases}, key=len)[::-1]
+    )
+    flags = 0 if raw.get("case_sensitive") else re.IGNORECASE
+    protocols = raw.get("protocols")
+    if protocols is not None:
+        if not isinstance(protocols, list) or any(p not in PROTOCOLS for p in protocols):
+            raise _fail(path, what, "protocols must be a list of evidence protocols")
+        protocols = frozenset(protocols)
+    not_with = raw.get("not_with")
+    return NameEntry(
+        id=str(raw.get("id") or _slug(name)),
+        name=brand or man or name,
+        manufacturer=man,
+        brand=brand,
+        brand_confidence=bconf,
+        makes=makes,
+        regex=_regex(path, what, _bounded(alts), flags),
+        protocols=protocols,
+        not_with=_regex(path, what, not_with, 0) if not_with is not None else None,
+        file=path.name,
+        source=str(raw.get("source") or ""),
+        examples=_name_examples(path, what, raw.get("examples")),
+        counterexamples=_name_examples(path, what, raw.get("counterexamples")),
+    )
+
+
+def _device_type(path: Path, what: str, raw: Any) -> str:
+    if raw not in DEVICE_TYPES or raw == "unknown":
+        raise _fail(
+            path, what, f"device_type {raw!r} must be one of camera|nvr|dvr|encoder|doorbell|other"
+        )
+    return str(raw)
+
+
+def _confidence(path: Path, what: str, raw: Any, default: float) -> float:
+    if raw is None:
+        return default
+    if not isinstance(raw, int | float) or not 0 < raw <= 1:
+        raise _fail(path, what, "confidence must be in (0, 1]")
+    return float(raw)
+
+
+def _load_family(path: Path, raw: Any, vendors: Vendors) -> Family:
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+        raise _fail(path, None, "each family needs an id")
+    what = f"family {raw['id']}"
+    man, brand = raw.get("maker"), raw.get("brand")
+    # Neither: a family of no-name hardware (a SoC's reference design) gives the type only.
+    if man is not None and man not in vendors.manufacturers:
+        raise _fail(path, what, f"maker {man!r} is not in vendors.yaml")
+    if brand is not None:
+        canon = vendors.canonical_brand(brand)
+        if canon is None:
+            raise _fail(path, what, f"brand {brand!r} is not in vendors.yaml")
+        brand = canon
+        if man is None:
+            man, _, _ = _maker_brand(path, what, vendors, brand)
+    pattern = _regex(path, what, raw.get("pattern"))
+    examples = _strings(path, what, raw.get("examples"))
+    if not examples:
+        raise _fail(path, what, "needs at least one example")
+    return Family(
+        id=raw["id"],
+        manufacturer=man,
+        brand=brand,
+        regex=re.compile(_bounded(pattern.pattern), re.IGNORECASE),
+        device_type=_device_type(path, what, raw.get("device_type")),
+        confidence=_confidence(path, what, raw.get("confidence"), FAMILY_DEFAULT),
+        file=path.name,
+        source=str(raw.get("source") or ""),
+        examples=examples,
+        counterexamples=_strings(path, what, raw.get("counterexamples")),
+    )
+
+
+def _load_word(path: Path, raw: Any, index: int) -> Word:
+    if not isinstance(raw, dict):
+        raise _fail(path, None, "each word must be a mapping")
+    wid = str(raw.get("id") or f"{path.stem}{index}")
+    what = f"word {wid}"
+    pattern = _regex(path, what, raw.get("pattern"))
+    examples = _strings(path, what, raw.get("examples"))
+    if not examples:
+        raise _fail(path, what, "needs at least one example")
+    return Word(
+        id=wid,
+        regex=re.compile(_bounded(pattern.pattern), re.IGNORECASE),
+        device_type=_device_type(path, what, raw.get("device_type")),
+        confidence=_confidence(path, what, raw.get("confidence"), WORD_DEFAULT),
+        file=path.name,
+        examples=examples,
+        counterexamples=_strings(path, what, raw.get("counterexamples")),
+    )
+
+
+def _load_cloud(path: Path, raw: Any, vendors: Vendors) -> Cloud:
+    if not isinstance(raw, dict):
+        raise _fail(path, None, "each cloud must be a mapping")
+    domains = raw.get("domains")
+    if isinstance(domains, str):
+        domains = [domains]
+    if not isinstance(domains, list) or not domains or not all(isinstance(d, str) for d in domains):
+        raise _fail(path, None, "each cloud needs a list of domains")
+    cid = str(raw.get("id") or _slug(domains[0]))
+    what = f"cloud {cid}"
+    man, brand = raw.get("maker"), raw.get("brand")
+    if man is None and brand is None:
+        raise _fail(path, what, "needs a maker or a brand")
+    if man is not None and man not in vendors.manufacturers:
+        raise _fail(path, what, f"maker {man!r} is not in vendors.yaml")
+    if brand is not None:
+        canon = vendors.canonical_brand(brand)
+        if canon is None:
+            raise _fail(path, what, f"brand {brand!r} is not in vendors.yaml")
+        brand = canon
+        if man is None:
+            man, _, _ = _maker_brand(path, what, vendors, brand)
+    examples = _strings(path, what, raw.get("examples"))
+    if not examples:
+        raise _fail(path, what, "needs at least one example")
+    return Cloud(
+        id=cid,
+        domains=tuple(d.strip().strip(".").casefold() for d in domains),
+        manufacturer=man,
+        brand=brand,
+        camera_only=bool(raw.get("camera_only", False)),
+        file=path.name,
+        source=str(raw.get("source") or ""),
+        examples=examples,
+    )
+
+
+def _keyset(path: Path, raw: Any) -> dict[str, frozenset[str] | None]:
+    out: dict[str, frozenset[str] | None] = {}
+    for proto, keys in (raw or {}).items():
+        if proto not in PROTOCOLS:
+            raise _fail(path, "fields", f"unknown protocol {proto!r}")
+        if keys == "*":
+            out[proto] = None
+        elif isinstance(keys, list) and all(isinstance(k, str) for k in keys):
+            out[proto] = frozenset(k.casefold() for k in keys)
+        else:
+            raise _fail(path, "fields", f"{proto}: keys must be a list or '*'")
+    return out
+
+
+def _load_fields(path: Path, raw: Any) -> FieldSpec:
+    if not isinstance(raw, dict):
+        raise _fail(path, "fields", "must be a mapping")
+    text = raw.get("text") or []
+    if any(p not in PROTOCOLS for p in text):
+        raise _fail(path, "fields", "text lists unknown protocols")
+    return FieldSpec(
+        text=frozenset(text),
+        keys=_keyset(path, raw.get("keys")),
+        maker_keys=_keyset(path, raw.get("maker_keys")),
+        scopes=frozenset(str(s).casefold() for s in raw.get("scopes") or []),
+        names_only=frozenset(raw.get("names_only") or []),
+    )
+
+
+def lexicon_files(dirs: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for d in dirs:
+        sub = d / "lexicon" if (d / "lexicon").is_dir() else None
+        if sub is not None:
+            files.extend(sorted(sub.glob("*.yaml")))
+    return files
+
+
+def load_lexicon(files: Iterable[Path], vendors: Vendors) -> Lexicon:
+    names: list[NameEntry] = []
+    families: list[Family] = []
+    words: list[Word] = []
+    clouds: list[Cloud] = []
+    fields: FieldSpec | None = None
+    seen: dict[str, str] = {}
+    for path in files:
+        data = _read_yaml(path)
+        if data is None:
+            continue
+        if not isinstance(data, dict) or not set(data) & set(_SECTIONS):
+            raise _fail(path, None, f"needs one of the sections {', '.join(_SECTIONS)}")
+        before = (len(names), len(families), len(clouds))
+        for raw in data.get("names") or []:
+            names.append(_load_name(path, raw, vendors))
+        for raw in data.get("families") or []:
+            families.append(_load_family(path, raw, vendors))
+        for i, raw in enumerate(data.get("words") or []):
+            words.append(_load_word(path, raw, i))
+        for raw in data.get("clouds") or []:
+            clouds.append(_load_cloud(path, raw, vendors))
+        if "fields" in data:
+            fields = _load_fields(path, data["fields"])
+        new_ids = (
+            [("name", n.id) for n in names[before[0] :]]
+            + [("family", f.id) for f in families[before[1] :]]
+            + [("cloud", c.id) for c in clouds[before[2] :]]
+        )
+        for kind, ident in new_ids:
+            key = f"{kind}:{ident}"
+            if key in seen:
+                raise _fail(path, None, f"duplicate {kind} id {ident!r} (also in {seen[key]})")
+            seen[key] = path.name
+    names.extend(_table_names(vendors, names))
+    return Lexicon(names, families, words, clouds, fields or FieldSpec())
+
+
+def _table_names(vendors: Vendors, explicit: list[NameEntry]) -> list[NameEntry]:
+    """Every maker and brand of the vendor table is a name too, as written (case-insensitive
+    from five letters on; shorter ones exactly as the table spells them), with no kind: the
+    explicit `names` entries say more, and take precedence."""
+    covered = {e.name.casefold() for e in explicit} | {e.id for e in explicit}
+    out = []
+    for name in sorted({*vendors.manufacturers, *vendors.brands}):
+        if name.casefold() in covered or _slug(name) in covered:
+            continue
+        man, brand, bconf = _maker_brand(Path("vendors.yaml"), f"name {name}", vendors, name)
+        flags = re.IGNORECASE if len(name) >= 5 else 0
+        words = r"[\s_.-]?".join(re.escape(w) for w in name.split())
+        out.append(
+            NameEntry(
+                id=_slug(name),
+                name=brand or man or name,
+                manufacturer=man,
+                brand=brand,
+                brand_confidence=bconf,
+                makes="mixed",
+                regex=re.compile(_bounded(words), flags),
+                protocols=None,
+                not_with=None,
+                file="vendors.yaml",
+            )
+        )
+    return out

@@ -1,0 +1,176 @@
+"""The lexicons (fingerprints/lexicon/): names, model families, camera words and clouds looked
+for in every field that can carry them, word-bounded, with their exclusions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from camscan.errors import FingerprintError
+from camscan.fingerprint.engine import Engine
+from camscan.fingerprint.lexicon import Lexicon, load_lexicon
+from camscan.fingerprint.rules import default_fingerprint_dir, load_vendor_files, vendor_files
+from camscan.identify import identify
+
+FIELDS = default_fingerprint_dir() / "lexicon" / "fields.yaml"
+
+TOY = """
+names:
+  - name: Hikvision
+    makes: surveillance
+    examples: [{protocol: html_title, value: 'HIKVISION web'}]
+  - name: D-Link
+    aliases: [DLink]
+    makes: mixed
+  - name: EZVIZ
+    makes: surveillance
+  - name: HP
+    makes: other
+    case_sensitive: true
+    not_with: 'HPE'
+  - name: Ring
+    case_sensitive: true
+    protocols: [dhcp_hostname]
+families:
+  - id: dlink.dcs
+    maker: D-Link
+    pattern: 'DCS-\\d{3,4}[A-Z]{0,3}\\d?'
+    device_type: camera
+    examples: ['DCS-935L']
+  - id: dlink.dnr
+    maker: D-Link
+    pattern: 'DNR-\\d{3}[A-Z]{0,2}'
+    device_type: nvr
+    examples: ['DNR-322L']
+words:
+  - id: ipcam
+    pattern: 'IP ?Camera|Network Camera'
+    device_type: camera
+    examples: ['IP Camera']
+clouds:
+  - domains: [easy4ipcloud.com]
+    maker: Dahua
+    camera_only: true
+    examples: [p2p.easy4ipcloud.com]
+  - domains: [tplinkcloud.com]
+    maker: TP-Link
+    camera_only: false
+    examples: [eu-wap.tplinkcloud.com]
+"""
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> Lexicon:
+    path = tmp_path_factory.mktemp("lex") / "toy.yaml"
+    path.write_text(TOY, encoding="utf-8")
+    vendors = load_vendor_files(vendor_files([default_fingerprint_dir()]))
+    return load_lexicon([FIELDS, path], vendors)
+
+
+def rules(lex: Lexicon, protocol: str, value: str) -> dict[str, object]:
+    return {c.rule: c for c in lex.claims(protocol, value)}
+
+
+def test_model_family_in_every_field_that_can_carry_it(toy: Lexicon) -> None:
+    for protocol, value in [
+        ("mdns_txt", "txtvers=1\nmodel_number=DCS-935L"),
+        ("dhcp_hostname", "DCS-935L"),
+        ("ssdp_server", "Linux, UPnP/1.0 DCS-935L/1.0"),
+        ("http_wwwauth", 'Digest realm="DCS-932LB1_BC"'),
+        ("upnp_device", "friendlyName=Office\nmodelName=DCS-935L"),
+    ]:
+        claim = rules(toy, protocol, value).get("lexicon.family.dlink.dcs")
+        assert claim is not None, (protocol, value)
+        assert (claim.manufacturer, claim.device_type) == ("D-Link", "camera")
+    assert rules(toy, "http_wwwauth", 'Basic realm="DNR-322L"')[
+        "lexicon.family.dlink.dnr"
+    ].model == ("DNR-322L")
+
+
+def test_fields_outside_the_list_are_not_read(toy: Lexicon) -> None:
+    # A page body may mention any company; an mDNS TXT key outside the list is read (all keys),
+    # a Dahua key such as the gateway address is not.
+    assert rules(toy, "http_body", "GET / -> 200\nworks with DCS-935L and Hikvision") == {}
+    assert rules(toy, "dahua_discovery", "IPv4Address.DefaultGateway=DCS-935L") == {}
+
+
+def test_word_bounded_and_camel_case(toy: Lexicon) -> None:
+    assert "lexicon.word.ipcam" in rules(toy, "mdns_txt", "model=IC-3115WNetworkCamera")
+    assert "lexicon.family.dlink.dcs" not in rules(toy, "html_title", "XDCS-935L")
+    assert "lexicon.name.hikvision" not in rules(toy, "html_title", "nohikvisionhere")
+    assert "lexicon.name.hikvision" in rules(toy, "dhcp_hostname", "hikvision-cam-01")
+
+
+def test_exclusions_case_and_protocols(toy: Lexicon) -> None:
+    assert "lexicon.name.hp" in rules(toy, "html_title", "HP LaserJet")
+    assert "lexicon.name.hp" not in rules(toy, "html_title", "hp laserjet")  # case-sensitive
+    assert "lexicon.name.hp" not in rules(toy, "snmp_sysdescr", "HPE Comware HP switch")
+    assert "lexicon.name.ring" in rules(toy, "dhcp_hostname", "Ring")
+    assert "lexicon.name.ring" not in rules(toy, "html_title", "Ring")  # not its protocol
+
+
+def test_name_kinds(toy: Lexicon) -> None:
+    hik = rules(toy, "html_title", "HIKVISION")
+    assert hik["lexicon.name.hikvision"].manufacturer == "Hikvision"
+    assert hik["lexicon.name.hikvision.type"].is_surveillance is True
+    dlink = rules(toy, "html_title", "D-Link")
+    assert dlink["lexicon.name.d_link"].manufacturer == "D-Link"
+    assert "lexicon.name.d_link.type" not in dlink  # a mixed maker says nothing of the type
+    hp = rules(toy, "html_title", "HP Printer")["lexicon.name.hp"]
+    assert (hp.manufacturer, hp.is_surveillance) == ("HP", False)
+
+
+def test_brand_names_resolve_through_the_brand_table(toy: Lexicon) -> None:
+    claim = rules(toy, "html_title", "EZVIZ")["lexicon.name.ezviz"]
+    assert (claim.manufacturer, claim.brand) == ("Hikvision", "EZVIZ")
+
+
+def test_maker_field_name_is_also_the_brand(toy: Lexicon) -> None:
+    found = rules(toy, "onvif_device_info", "Manufacturer=HIKVISION\nModel=X")
+    assert found["lexicon.name.hikvision"].confidence > 0.7
+    assert found["lexicon.brand.hikvision"].brand == "Hikvision"
+    assert rules(toy, "onvif_device_info", "Manufacturer=General") == {}
+
+
+def test_clouds_camera_only_and_shared(toy: Lexicon) -> None:
+    cam = rules(toy, "dns_query", "p2p.easy4ipcloud.com.")
+    (claim,) = cam.values()
+    assert (claim.manufacturer, claim.device_type, claim.is_surveillance) == (
+        "Dahua",
+        "camera",
+        True,
+    )
+    (shared,) = rules(toy, "dns_query", "eu-wap.tplinkcloud.com").values()
+    assert shared.device_type is None and shared.confidence < 0.5
+    assert rules(toy, "dns_query", "easy4ipcloud.com.evil.example") == {}
+    assert rules(toy, "dns_query", "noteasy4ipcloud.com") == {}
+
+
+def test_bad_lexicon_files_are_one_line_errors(tmp_path: Path) -> None:
+    vendors = load_vendor_files(vendor_files([default_fingerprint_dir()]))
+    for text, why in [
+        ("names:\n  - name: NoSuchMakerXYZ\n", "not in vendors.yaml"),
+        (
+            "families:\n  - {id: x, maker: Axis, pattern: '(', device_type: camera, examples: [a]}\n",
+            "bad regex",
+        ),
+        (
+            "families:\n  - {id: x, maker: Axis, pattern: 'A', device_type: toaster, examples: [A]}\n",
+            "device_type",
+        ),
+        ("other: 1\n", "needs one of the sections"),
+    ]:
+        path = tmp_path / "bad.yaml"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(FingerprintError, match=why):
+            load_lexicon([path], vendors)
+
+
+def test_a_scan_fuses_lexicon_claims_with_rules_and_the_mac_registrant() -> None:
+    engine = Engine.load()
+    device = identify([("mac", "bc:ad:28:12:34:56"), ("dhcp_hostname", "DS-2CD2143G0-I")], engine)
+    assert device.manufacturer == "Hikvision"
+    assert device.mac_vendor and "Hikvision" in device.mac_vendor
+    alone = identify([("mac", "bc:ad:28:12:34:56")], engine)
+    assert alone.manufacturer == "Hikvision" and alone.confidence < 0.7  # a registrant is weak
