@@ -130,7 +130,8 @@ def _ranked(claims: Sequence[tuple[Claim, str]], attr: str) -> list[tuple[str, f
         canon.setdefault(folded, str(value))
         groups[folded].append((claim, protocol))
     ranked = [(canon[k], _combine(v)) for k, v in groups.items()]
-    ranked.sort(key=lambda kv: (-kv[1], kv[0]))
+    # On a tie the fuller value wins: 'XM530_R80X20-PQ' (ONVIF Model) over 'XM530' (family).
+    ranked.sort(key=lambda kv: (-round(kv[1], 9), -len(kv[0]), kv[0]))
     return ranked
 
 

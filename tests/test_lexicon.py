@@ -174,3 +174,51 @@ def test_a_scan_fuses_lexicon_claims_with_rules_and_the_mac_registrant() -> None
     assert device.mac_vendor and "Hikvision" in device.mac_vendor
     alone = identify([("mac", "bc:ad:28:12:34:56")], engine)
     assert alone.manufacturer == "Hikvision" and alone.confidence < 0.7  # a registrant is weak
+
+
+@pytest.mark.parametrize(
+    ("items", "maker", "brand", "dtype"),
+    [
+        (
+            [
+                ("mdns_txt", "model_number=DCS-935L"),
+                ("ssdp_server", "Linux, UPnP/1.0 DCS-935L/1.0"),
+            ],
+            "D-Link",
+            "D-Link",
+            "camera",
+        ),
+        ([("mdns_txt", "IC-3115WNetworkCamera")], "Edimax", "Edimax", "camera"),
+        (
+            [("ftp_banner", "AXIS P1346 Network Camera 5.50 (2013) ready.")],
+            "Axis",
+            "Axis",
+            "camera",
+        ),
+        ([("http_wwwauth", 'Basic realm="DNR-322L"')], "D-Link", "D-Link", "nvr"),
+        ([("onvif_device_info", "Manufacturer=AXIS\nModel=P1346")], "Axis", "Axis", "camera"),
+        (
+            [("dahua_discovery", "DeviceClass=MHDX\nVendor=Intelbras\nVideoInputChannels=16")],
+            "Dahua",
+            "Intelbras",
+            "dvr",
+        ),
+        (
+            [("dahua_discovery", "DeviceClass=IPC\nVendor=SomeNewLabel")],
+            "Dahua",
+            "SomeNewLabel",
+            "camera",
+        ),
+    ],
+)
+def test_identity_where_real_devices_put_it(items, maker, brand, dtype) -> None:
+    device = identify(items, Engine.load())
+    assert (device.manufacturer, device.brand, device.device_type) == (maker, brand, dtype)
+    assert device.is_surveillance
+
+
+def test_the_fuller_model_wins_a_tie() -> None:
+    device = identify(
+        [("onvif_device_info", "Manufacturer=H264\nModel=XM530_R80X20-PQ")], Engine.load()
+    )
+    assert device.model == "XM530_R80X20-PQ" and device.device_type == "camera"
