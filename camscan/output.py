@@ -17,7 +17,7 @@ from camscan.schema import validate_device_list
 CSV_COLUMNS = (
     "ip", "mac", "hostname", "manufacturer", "brand", "model", "firmware", "serial",
     "device_type", "is_surveillance", "confidence", "restricted_by", "vulnerabilities",
-    "priority", "reasons", "services", "notes",
+    "priority", "reasons", "services", "mac_vendor", "notes",
 )  # fmt: skip
 CSV_CELL_LIMIT = 8192  # characters; 16 notes of 300 fit
 
@@ -102,6 +102,7 @@ def csv_text(doc: dict[str, Any]) -> str:
                 _cell(rep.get("priority")),
                 _cell("; ".join(rep.get("reasons") or [])),
                 _cell(";".join(f"{s['port']}/{s['transport']}" for s in d.get("services") or [])),
+                _cell(d.get("mac_vendor")),
                 _cell(" | ".join(d.get("notes") or [])),
             ]
         )

@@ -80,3 +80,17 @@ def test_hikvision_sdk_port_is_heard_not_spoken_to(office, office_scan):
         assert [e["value"] for e in greeting] == ["8000:000000100000001e0000001e00000000"], (
             persona.name
         )
+
+
+def test_every_device_shows_its_mac_registrant(office_scan):
+    """mac_vendor is the IEEE registrant of the MAC, as nmap shows it, whether or not a rule
+    names the maker from it; a locally administered MAC has none."""
+    from camscan.fingerprint.engine import mac_registrant
+
+    for device in office_scan["devices"]:
+        mac = device["mac"]
+        want = (mac_registrant(mac) or None) if mac else None
+        assert device["mac_vendor"] == want, device["ip"]
+    vendors = {d["mac_vendor"] for d in office_scan["devices"]}
+    assert any(v and "Hikvision" in v for v in vendors)
+    assert None in vendors  # the lab's locally administered (52:54:00) hosts

@@ -265,7 +265,7 @@ def test_csv_has_a_notes_column(doc: dict[str, Any]) -> None:
     text = render_report(doc, "csv")
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", text)  # only the row ends
     rows = {r["ip"]: r for r in csv.DictReader(io.StringIO(text))}
-    assert text.splitlines()[0].endswith(",services,notes")
+    assert text.splitlines()[0].endswith(",services,mac_vendor,notes")
     assert rows["10.0.0.12"]["notes"] == " | ".join(visible(n) for n in NOTES)
     assert (
         rows["10.0.2.71"]["notes"]

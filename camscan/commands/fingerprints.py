@@ -12,7 +12,11 @@ import typer
 
 FingerprintDirs = Annotated[
     list[Path] | None,
-    typer.Option("--fingerprints", help="Extra directory of fingerprint *.yaml rules."),
+    typer.Option(
+        "--fingerprints",
+        metavar="DIR",
+        help="Extra folder of fingerprint *.yaml rules (and its own vendors.yaml); repeatable.",
+    ),
 ]
 
 
