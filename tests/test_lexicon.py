@@ -222,3 +222,18 @@ def test_the_fuller_model_wins_a_tie() -> None:
         [("onvif_device_info", "Manufacturer=H264\nModel=XM530_R80X20-PQ")], Engine.load()
     )
     assert device.model == "XM530_R80X20-PQ" and device.device_type == "camera"
+
+
+def test_a_mac_stated_in_onvif_scopes_counts_as_its_registrant() -> None:
+    scopes = "onvif://www.onvif.org/type/video_encoder onvif://www.onvif.org/MAC/bc:ad:28:5c:b1:5d"
+    device = identify([("wsd_scopes", scopes)], Engine.load())
+    assert device.manufacturer == "Hikvision" and device.confidence < 0.7
+    assert device.mac is None  # stated, not seen: it binds nothing
+
+
+def test_a_product_line_alias_does_not_make_its_maker_surveillance_only() -> None:
+    engine = Engine.load()
+    protect = identify([("html_title", "UniFi Video")], engine)
+    assert (protect.manufacturer, protect.is_surveillance) == ("Ubiquiti", True)
+    router = identify([("ssdp_server", "Ubiquiti EdgeRouter")], engine)
+    assert router.manufacturer == "Ubiquiti" and not router.is_surveillance

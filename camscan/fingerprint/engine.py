@@ -34,6 +34,9 @@ from camscan.fingerprint.rules import (
 from camscan.model import Claim, Evidence
 
 _HEX = re.compile(r"[^0-9A-Fa-f]")
+_SCOPE_MAC = re.compile(
+    r"onvif://www\.onvif\.org/MAC/([0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){5})\b", re.I
+)
 _GLUED_BUILD = re.compile(r"(?<=[0-9A-Za-z])build\s*(?=\d)", re.IGNORECASE)
 
 
@@ -202,7 +205,22 @@ class Engine:
             claims.append(self._canonical(_claim(rule, dict(groups), subject, evidence)))
         if self.lexicon is not None and subject:
             claims.extend(self._lexicon_claims(protocol, subject, evidence))
+        if protocol == "wsd_scopes" and "/mac/" in value.lower():
+            claims.extend(self._stated_mac_claims(value, host, evidence))
         return claims
+
+    def _stated_mac_claims(
+        self, scopes: str, host: Sequence[tuple[str, str]] | None, ev: Evidence | None
+    ) -> list[Claim]:
+        """An ONVIF scope onvif://www.onvif.org/MAC/<mac> states the device's MAC: its IEEE
+        registrant counts as the registrant of a MAC seen on the wire does (a weak claim).
+        It never binds an address to that MAC (grouping uses the link layer only)."""
+        out: list[Claim] = []
+        for found in _SCOPE_MAC.finditer(scopes):
+            if mac_hex(found.group(1)):
+                for claim in self.match_value("mac", found.group(1), host, ev):
+                    out.append(replace(claim, rule=f"{claim.rule}+scope"))
+        return out
 
     def _lexicon_claims(self, protocol: str, value: str, ev: Evidence | None) -> list[Claim]:
         assert self.lexicon is not None

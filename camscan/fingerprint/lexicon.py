@@ -65,6 +65,7 @@ class NameEntry:
     source: str = ""
     examples: tuple[LexExample, ...] = ()
     counterexamples: tuple[LexExample, ...] = ()
+    own_name: bool = True  # the name itself is looked for, not only the aliases
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,7 +403,11 @@ def _load_name(path: Path, raw: Any, vendors: Vendors) -> NameEntry:
     makes = raw.get("makes", "mixed")
     if makes not in _MAKES:
         raise _fail(path, what, f"makes must be one of {', '.join(_MAKES)}")
-    aliases = [name, *(raw.get("aliases") or [])]
+    # `aliases_only`: a product line's words (UniFi Protect) that name a maker of many kinds
+    # of devices (Ubiquiti) whose own name must not count as "surveillance".
+    aliases = [*([] if raw.get("aliases_only") else [name]), *(raw.get("aliases") or [])]
+    if not aliases:
+        raise _fail(path, what, "aliases_only needs aliases")
     if not all(isinstance(a, str) and a.strip() for a in aliases):
         raise _fail(path, what, "aliases must be non-empty strings")
     alts = "|".join(
@@ -429,6 +434,7 @@ def _load_name(path: Path, raw: Any, vendors: Vendors) -> NameEntry:
         source=str(raw.get("source") or ""),
         examples=_name_examples(path, what, raw.get("examples")),
         counterexamples=_name_examples(path, what, raw.get("counterexamples")),
+        own_name=not raw.get("aliases_only"),
     )
 
 
@@ -618,7 +624,8 @@ def _table_names(vendors: Vendors, explicit: list[NameEntry]) -> list[NameEntry]
     """Every maker and brand of the vendor table is a name too, as written (case-insensitive
     from five letters on; shorter ones exactly as the table spells them), with no kind: the
     explicit `names` entries say more, and take precedence."""
-    covered = {e.name.casefold() for e in explicit} | {e.id for e in explicit}
+    covered = {e.name.casefold() for e in explicit if e.own_name}
+    covered |= {e.id for e in explicit if e.own_name}
     out = []
     for name in sorted({*vendors.manufacturers, *vendors.brands}):
         if name.casefold() in covered or _slug(name) in covered:
