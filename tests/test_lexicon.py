@@ -229,6 +229,11 @@ def test_a_mac_stated_in_onvif_scopes_counts_as_its_registrant() -> None:
     device = identify([("wsd_scopes", scopes)], Engine.load())
     assert device.manufacturer == "Hikvision" and device.confidence < 0.7
     assert device.mac is None  # stated, not seen: it binds nothing
+    named = identify([("mdns_service", " [bc:ad:28:80:79:fc]._http._tcp.local.")], Engine.load())
+    assert named.manufacturer == "Hikvision"
+    assert (
+        identify([("dhcp_hostname", "cam-bcad2880aabbccdd11")], Engine.load()).manufacturer is None
+    )
 
 
 def test_a_product_line_alias_does_not_make_its_maker_surveillance_only() -> None:

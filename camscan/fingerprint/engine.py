@@ -34,9 +34,12 @@ from camscan.fingerprint.rules import (
 from camscan.model import Claim, Evidence
 
 _HEX = re.compile(r"[^0-9A-Fa-f]")
-_SCOPE_MAC = re.compile(
-    r"onvif://www\.onvif\.org/MAC/([0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){5})\b", re.I
+# A MAC written with separators, not touching other hex digits (a bare 12-hex run could be
+# anything: a serial, a hash).
+_STATED_MAC = re.compile(
+    r"(?<![0-9A-Fa-f:-])([0-9A-Fa-f]{2}(?:([:-])[0-9A-Fa-f]{2})(?:\2[0-9A-Fa-f]{2}){4})(?![0-9A-Fa-f:-])"
 )
+_STATES_MAC = frozenset({"wsd_scopes", "mdns_service", "mdns_txt", "dhcp_hostname", "upnp_device"})
 _GLUED_BUILD = re.compile(r"(?<=[0-9A-Za-z])build\s*(?=\d)", re.IGNORECASE)
 
 
@@ -205,21 +208,25 @@ class Engine:
             claims.append(self._canonical(_claim(rule, dict(groups), subject, evidence)))
         if self.lexicon is not None and subject:
             claims.extend(self._lexicon_claims(protocol, subject, evidence))
-        if protocol == "wsd_scopes" and "/mac/" in value.lower():
+        if protocol in _STATES_MAC and _STATED_MAC.search(value):
             claims.extend(self._stated_mac_claims(value, host, evidence))
         return claims
 
     def _stated_mac_claims(
         self, scopes: str, host: Sequence[tuple[str, str]] | None, ev: Evidence | None
     ) -> list[Claim]:
-        """An ONVIF scope onvif://www.onvif.org/MAC/<mac> states the device's MAC: its IEEE
-        registrant counts as the registrant of a MAC seen on the wire does (a weak claim).
-        It never binds an address to that MAC (grouping uses the link layer only)."""
+        """A MAC a device states about itself (an ONVIF scope onvif://www.onvif.org/MAC/<mac>,
+        a TXT mac=, a host name or mDNS instance with its MAC): its IEEE registrant counts as
+        the registrant of a MAC seen on the wire does (a weak claim). It never binds an
+        address to that MAC (grouping uses the link layer only)."""
         out: list[Claim] = []
-        for found in _SCOPE_MAC.finditer(scopes):
-            if mac_hex(found.group(1)):
-                for claim in self.match_value("mac", found.group(1), host, ev):
-                    out.append(replace(claim, rule=f"{claim.rule}+scope"))
+        seen: set[str] = set()
+        for found in _STATED_MAC.finditer(scopes):
+            mac = mac_hex(found.group(1))
+            if mac and mac not in seen:
+                seen.add(mac)
+                for claim in self.match_value("mac", mac, host, ev):
+                    out.append(replace(claim, rule=f"{claim.rule}+stated"))
         return out
 
     def _lexicon_claims(self, protocol: str, value: str, ev: Evidence | None) -> list[Claim]:
