@@ -80,6 +80,7 @@ class Family:
     source: str = ""
     examples: tuple[str, ...] = ()
     counterexamples: tuple[str, ...] = ()
+    serial: bool = False  # the pattern is a serial-number form, not a model number
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,13 +225,15 @@ class Lexicon:
             yield from self._name_claims(entry, seg, ev, protocol in self.fields.names_only)
         if protocol in self.fields.names_only:
             return
-        for fam, model in self._family_hits(text):
+        for fam, found in self._family_hits(text):
+            found = " ".join(found.split())
             yield Claim(
                 rule=f"lexicon.family.{fam.id}",
                 confidence=fam.confidence,
                 manufacturer=fam.manufacturer,
                 brand=fam.brand,
-                model=" ".join(model.split()),
+                model=None if fam.serial else found,
+                serial=found if fam.serial else None,
                 device_type=fam.device_type,
                 is_surveillance=fam.device_type in SURVEILLANCE_TYPES,
                 evidence=ev,
@@ -484,6 +487,7 @@ def _load_family(path: Path, raw: Any, vendors: Vendors) -> Family:
         source=str(raw.get("source") or ""),
         examples=examples,
         counterexamples=_strings(path, what, raw.get("counterexamples")),
+        serial=raw.get("field", "model") == "serial",
     )
 
 
