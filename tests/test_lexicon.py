@@ -242,3 +242,33 @@ def test_a_product_line_alias_does_not_make_its_maker_surveillance_only() -> Non
     assert (protect.manufacturer, protect.is_surveillance) == ("Ubiquiti", True)
     router = identify([("ssdp_server", "Ubiquiti EdgeRouter")], engine)
     assert router.manufacturer == "Ubiquiti" and not router.is_surveillance
+
+
+def _rule_examples_with_a_maker(engine: Engine) -> list[tuple[str, str, str, tuple]]:
+    out = []
+    for rule in engine.rules:
+        man = rule.claims.get("manufacturer")
+        if man and rule.confidence >= 0.8 and rule.protocol != "mac":
+            for ex in rule.examples[:1]:
+                out.append((rule.id, rule.protocol, ex.value, ex.host, man))
+    return out
+
+
+def test_a_generic_signal_never_outweighs_a_specific_one() -> None:
+    """Every specific rule's example keeps its maker when the host also shows one generic
+    signal of another maker (a name in free text, a MAC registrant, a shared cloud), or
+    camera and printer words."""
+    engine = Engine.load()
+    generic_by_maker = {
+        "Dahua": [[("mac", "3c:ef:8c:00:00:01")], [("html_title", "Dahua")]],
+        "Hikvision": [[("mac", "bc:ad:28:00:00:01")], [("dhcp_hostname", "hikvision")]],
+    }
+    words = [("upnp_model", "Network Camera"), ("mdns_service", "Printer._ipp._tcp.local.")]
+    checked = 0
+    for rid, protocol, value, host, man in _rule_examples_with_a_maker(engine):
+        other = "Dahua" if man != "Dahua" else "Hikvision"
+        for noise in [*generic_by_maker[other], [("dns_query", "eu-wap.tplinkcloud.com")], words]:
+            device = identify([(protocol, value), *host, *noise], engine)
+            assert device.manufacturer == man, (rid, noise, device.manufacturer, device.notes)
+            checked += 1
+    assert checked > 800
