@@ -1,13 +1,16 @@
 """DNS questions out of query packets, and the vendor cloud names worth reporting.
 
 A camera that looks up its maker's cloud or P2P service names its maker, whatever label is on
-the box. Only names below are reported (the fingerprint rules for `dns_query` decide what they
-mean); every other lookup on the network is none of camscan's business.
+the box. Only names below VENDOR_DOMAINS and the vendor-cloud lexicon are reported (the
+fingerprint rules and lexicons for `dns_query` decide what they mean); every other lookup on the
+network is none of camscan's business.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
+from functools import lru_cache
 
 from camscan.errors import ParseError
 
@@ -32,11 +35,33 @@ _MAX_NAMES = 8
 _MAX_NAME_LEN = 253
 
 
-def vendor_domain(name: str, domains: tuple[str, ...] = VENDOR_DOMAINS) -> str | None:
-    """The listed domain `name` is (or is below), else None."""
-    for domain in domains:
-        if name == domain or name.endswith("." + domain):
-            return domain
+@lru_cache(maxsize=1)
+def known_domains() -> frozenset[str]:
+    """VENDOR_DOMAINS and every domain of the vendor-cloud lexicon
+    (fingerprints/lexicon/*.yaml `clouds`): the names worth reporting."""
+    from camscan.fingerprint.rules import _read_yaml, default_fingerprint_dir
+
+    found = set(VENDOR_DOMAINS)
+    for path in sorted((default_fingerprint_dir() / "lexicon").glob("*.yaml")):
+        data = _read_yaml(path)
+        for cloud in (data or {}).get("clouds") or []:
+            domains = cloud.get("domains") if isinstance(cloud, dict) else None
+            if isinstance(domains, str):
+                domains = [domains]
+            for domain in domains or []:
+                if isinstance(domain, str) and domain.strip(". "):
+                    found.add(domain.strip(". ").casefold())
+    return frozenset(found)
+
+
+def vendor_domain(name: str, domains: Iterable[str] | None = None) -> str | None:
+    """The listed domain `name` is (or is below), else None (default list: known_domains())."""
+    listed = known_domains() if domains is None else frozenset(domains)
+    labels = name.rstrip(".").casefold().split(".")
+    for i in range(len(labels) - 1):
+        candidate = ".".join(labels[i:])
+        if candidate in listed:
+            return candidate
     return None
 
 
