@@ -154,7 +154,12 @@ class _Browse:
                 return
         if not found:
             return
-        addresses = [ip for ip in info.parsed_addresses(IPVersion.V4Only) if self.ctx.in_scope(ip)]
+        addresses = []
+        for ip in info.parsed_addresses(IPVersion.V4Only):
+            if self.ctx.in_scope(ip):
+                addresses.append(ip)
+            else:
+                self.ctx.heard_outside(self.module, ip)  # dropped, and the scan says so
         kept = []
         for ip in addresses:
             self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
