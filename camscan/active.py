@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from camscan.credentials import load_credentials
 from camscan.discovery import registry
-from camscan.discovery.base import ScanContext, ScanSettings
+from camscan.discovery.base import BroadcastModule, ScanContext, ScanSettings
+from camscan.discovery.liveness import AdaptiveTimeout, LivenessPass, open_icmp_socket
 from camscan.discovery.ports import scan_ports
+from camscan.discovery.segments import inquiry_segments
 from camscan.fingerprint.engine import Engine
 from camscan.fusion import attach_notes
 from camscan.model import Evidence, ScanInfo, ScanResult
@@ -34,6 +37,7 @@ class ScanOptions:
     credentials: Path | None = None
     policy: str | None = None
     fingerprints: list[Path] = field(default_factory=list)
+    liveness: bool = True  # find the live addresses of a long sweep list first
 
 
 @dataclass(slots=True)
@@ -65,27 +69,85 @@ def prepare(opts: ScanOptions, progress: Progress | None = None) -> PreparedScan
         mode="active", targets=[str(t) for t in scope.targets], modules=names, policy=[]
     )
     attached = [attachment.network] if attachment else []
+    local_ip = attachment.address if attachment else None
+    segments = inquiry_segments(attached, scope.targets, scope.excludes, local_ip)
     ctx = ScanContext(
         targets=list(scope.targets),
         interface=attachment.interface if attachment else interface,
-        local_ip=attachment.address if attachment else None,
+        local_ip=local_ip,
         settings=opts.settings,
         credentials=credentials,
         attached=attached,
+        segments=segments,
         in_scope=scope.allows,
         on_evidence=lambda _ev: _count(progress),
     )
+    broadcast = on_segments_only(ctx, broadcast)
     arp_live = any(m.name == "arp" for m in broadcast) and raw_sockets_permitted()
     if any(m.name == "arp" for m in broadcast) and not arp_live:
         ctx.warn("arp", "skipped: raw sockets need root or CAP_NET_RAW; sweeping every address")
         broadcast = [m for m in broadcast if m.name != "arp"]
     # With ARP on the attached segment, live hosts announce themselves; elsewhere sweep all.
-    sweep = [ip for ip in scope.addresses() if not (arp_live and ctx.on_link(ip))]
+    addresses = list(scope.addresses())
+    sweep = [ip for ip in addresses if not (arp_live and ctx.on_link(ip))]
+    use_liveness = opts.liveness and len(sweep) > LIVENESS_MIN_ADDRESSES
     engine_ = ScanEngine(
-        ctx, broadcast, host, sweep=sweep, scan_ports=scan_ports, progress=progress
+        ctx,
+        broadcast,
+        host,
+        sweep=sweep,
+        scan_ports=scan_ports,
+        progress=progress,
+        liveness=liveness_pass if use_liveness else None,
+        addresses=len(addresses),
     )
     ctx.feed_hosts_to(engine_.host_seen)
     return PreparedScan(engine, ctx, engine_, info, opts.policy)
+
+
+#: A sweep list this short is port-swept directly: the liveness pass would save little.
+LIVENESS_MIN_ADDRESSES = 32
+
+
+def liveness_pass(
+    ctx: ScanContext,
+    addresses: Sequence[str],
+    total: int,
+    *,
+    on_alive: Callable[[str], None],
+    room: Callable[[], Awaitable[None]],
+) -> LivenessPass:
+    """The liveness pass the scan engine runs over its sweep list (see discovery/liveness).
+
+    It keeps as many connects open as the rate needs while it waits out silent addresses
+    (rate × the initial timeout), within the process's file descriptors; with raw sockets it
+    also sends ICMP echo."""
+    settings = ctx.settings
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max(settings.concurrency, int(settings.rate * settings.connect_timeout * 1.5))
+    room_fds = max(64, soft // 2 - 256) if soft > 0 else 4096
+    return LivenessPass(
+        ctx,
+        addresses,
+        total,
+        on_alive=on_alive,
+        room=room,
+        icmp=open_icmp_socket(),
+        timeout=AdaptiveTimeout(initial=settings.connect_timeout),
+        max_in_flight=min(wanted, room_fds, 16384),
+    )
+
+
+def on_segments_only(ctx: ScanContext, broadcast: list[BroadcastModule]) -> list[BroadcastModule]:
+    """The broadcast modules, or none when no attached subnet holds a target: their
+    inquiries (multicast, broadcast, ARP) would reach only hosts that are not targets."""
+    if ctx.segments or not broadcast:
+        return broadcast
+    where = ", ".join(str(n) for n in ctx.attached) or "none"
+    names = ", ".join(m.name for m in broadcast)
+    ctx.warn("scan", f"no target on the scan interface's subnet ({where}): no multicast or "
+             f"broadcast inquiry sent ({names}); hosts are found by the port sweep")  # fmt: skip
+    return []
 
 
 def _count(progress: Progress) -> None:
@@ -125,9 +187,13 @@ def result_of(
 ) -> ScanResult:
     info = prepared.info
     info.finished_at = time.time()
-    info.partial = partial
-    info.warnings = list(prepared.ctx.warnings)
     ctx = prepared.ctx
+    coverage = prepared.scan.coverage
+    if coverage.incomplete:
+        ctx.warn("scan", coverage.summary())
+    info.partial = partial or coverage.incomplete
+    ctx.outside_warning()
+    info.warnings = list(ctx.warnings)
     kept = [ev for ev in evidence if ev.ip is None or ctx.in_scope(ev.ip)]
     result = finish(kept, prepared.engine, info, prepared.policy)
     # Bare devices (notes, no evidence) name no maker: the policy has nothing to add to them.

@@ -37,6 +37,8 @@ COMMAND_MODULES = (
     "camscan.commands.diff",
     "camscan.commands.policy",
     "camscan.commands.fingerprints",
+    "camscan.commands.inventory",
+    "camscan.commands.importcmd",
 )
 
 

@@ -46,12 +46,17 @@ def normalise_mac(mac: str | None) -> str | None:
 
 
 def group_by_host(evidence: Iterable[Evidence]) -> list[HostEvidence]:
-    """Group evidence per host: by MAC where the host's MAC is known, else by IP.
+    """Group evidence per host: by MAC where the MAC is seen on the segment and names one
+    host, else by IP.
 
-    The link layer (protocol `mac`: ARP, DHCP, frames) says which MAC an address has. A MAC
-    an answer states in its payload (SADP, Dahua, vendor discovery) is only a claim: when it
-    contradicts the link layer's MAC for the address the answer came from, the answer stays
-    with that address and the contradiction becomes a note (a liar, or a duplicate)."""
+    The link layer (protocol `mac`: ARP, DHCP, frames) says which MAC an address has. That MAC
+    is the host's identity only when it names one host: a MAC the link layer shows for several
+    IPv4 addresses (a router or proxy ARP answering for the hosts behind it) names none of
+    them, and each address stays a device of its own. A MAC an answer states in its payload
+    (SADP, Dahua, vendor discovery) is only a claim: it never merges two addresses. It may
+    stand as the device's MAC where the link layer shows none and no other address has it;
+    when it contradicts the link layer's MAC for the address the answer came from, the answer
+    stays with that address and the contradiction becomes a note (a liar, or a duplicate)."""
     items = list(evidence)
     bound: dict[str, set[str]] = defaultdict(set)  # ip -> MACs the link layer shows
     stated: dict[str, set[str]] = defaultdict(set)  # ip -> MACs payloads state
@@ -59,33 +64,111 @@ def group_by_host(evidence: Iterable[Evidence]) -> list[HostEvidence]:
         mac = normalise_mac(ev.mac)
         if ev.ip and mac:
             (bound if ev.protocol == "mac" else stated)[ev.ip].add(mac)
-    owner = {mac: ip for ip, macs in bound.items() for mac in macs}
+    owners = _link_owners(bound)
+    owner = {mac: ips[0] for mac, ips in owners.items() if len(ips) == 1}
+    shared = {mac for mac, ips in owners.items() if _ipv4_count(ips) > 1}
     hosts: dict[str, HostEvidence] = {}
     lies: dict[str, dict[str, None]] = defaultdict(dict)  # ip -> notes, in order, once
     for ev in items:
         mac = normalise_mac(ev.mac)
-        macs = bound.get(ev.ip or "") or stated.get(ev.ip or "", set())
-        if mac is not None and ev.ip and ev.protocol != "mac" and ev.ip in bound:
-            if mac not in bound[ev.ip]:
-                lies[ev.ip][_lie_note(ev, mac, bound[ev.ip], owner.get(mac))] = None
-                mac = None
-        if mac is None and ev.ip and len(macs) == 1:
-            mac = next(iter(macs))
-        if mac is not None:
-            key = f"mac:{mac}"
+        if ev.ip:
+            link = bound.get(ev.ip, set())
+            if mac is not None and ev.protocol != "mac":
+                note = _stated_note(ev, mac, link, owners, stated)
+                if note:
+                    lies[ev.ip][note] = None
+            if ev.protocol == "mac" and mac is not None and mac not in shared:
+                key_mac: str | None = mac  # one of the address's own link MACs
+            else:
+                ident = link - shared
+                key_mac = next(iter(ident)) if len(link) == 1 and ident else None
+        else:
+            key_mac = mac  # no address (a DHCP request before its lease): by MAC alone
+        if key_mac is not None:
+            key = f"mac:{key_mac}"
         elif ev.ip:
             key = f"ip:{ev.ip}"
         else:
             continue
         host = hosts.get(key)
         if host is None:
-            host = hosts[key] = HostEvidence(key=key, mac=mac)
+            host = hosts[key] = HostEvidence(key=key, mac=key_mac)
         if ev.ip and _better_ip(ev, host.ip):
             host.ip = ev.ip
         host.items.append(ev)
     for host in hosts.values():
+        if host.mac is None and host.ip:
+            host.mac = _stated_mac(host.ip, bound, stated, owner)
         host.notes.extend(n for n in lies.get(host.ip or "", ()) if n not in host.notes)
+        shown = bound.get(host.ip or "", set()) & shared
+        for mac in sorted(shown):
+            note = _shared_note(mac, owners[mac])
+            if note not in host.notes:
+                host.notes.append(note)
     return list(hosts.values())
+
+
+def _link_owners(bound: Mapping[str, set[str]]) -> dict[str, list[str]]:
+    """MAC -> the addresses the link layer shows it for, in order."""
+    owners: dict[str, list[str]] = defaultdict(list)
+    for ip, macs in bound.items():
+        for mac in macs:
+            owners[mac].append(ip)
+    return owners
+
+
+def _ipv4_count(ips: Iterable[str]) -> int:
+    return sum(1 for ip in ips if ":" not in ip)
+
+
+def _stated_mac(
+    ip: str,
+    bound: Mapping[str, set[str]],
+    stated: Mapping[str, set[str]],
+    owner: Mapping[str, str],
+) -> str | None:
+    """The MAC to show for an address the link layer gives none of its own: the one its
+    answers state, when they state one and no other address has it (stated or seen)."""
+    if bound.get(ip):
+        return None
+    macs = stated.get(ip, set())
+    if len(macs) != 1:
+        return None
+    mac = next(iter(macs))
+    if mac in owner and owner[mac] != ip:
+        return None
+    if any(mac in other for other_ip, other in stated.items() if other_ip != ip):
+        return None
+    return mac
+
+
+def _stated_note(
+    ev: Evidence,
+    mac: str,
+    link: set[str],
+    owners: Mapping[str, list[str]],
+    stated: Mapping[str, set[str]],
+) -> str | None:
+    """What is wrong with a MAC an answer states (None when nothing is)."""
+    ip = ev.ip or ""
+    # the other addresses the link layer shows this MAC for, IPv4 first
+    seen = sorted((o for o in owners.get(mac, ()) if o != ip), key=lambda o: ":" in o)
+    if link:
+        return None if mac in link else _lie_note(ev, mac, link, seen[0] if seen else None)
+    if seen:
+        return f"{ev.protocol} answer states MAC {mac}, the MAC of {seen[0]}"
+    also = sorted(o for o, macs in stated.items() if o != ip and mac in macs)
+    if also:
+        return f"{ev.protocol} answer states MAC {mac}, which {also[0]} also states"
+    return None
+
+
+def _shared_note(mac: str, ips: Sequence[str]) -> str:
+    n = _ipv4_count(ips)
+    return (
+        f"MAC {mac} is seen for {n} addresses (a router, or proxy ARP): "
+        "not taken as this device's identity"
+    )
 
 
 def _better_ip(ev: Evidence, current: str | None) -> bool:

@@ -1,4 +1,5 @@
-"""A live progress line on stderr (modules, hosts, evidence); silent when not a terminal."""
+"""A live progress line on stderr (modules, hosts, evidence; on big ranges, addresses done and
+the time left); silent when not a terminal."""
 
 from __future__ import annotations
 
@@ -19,12 +20,34 @@ class _Line:
         self.progress = progress
 
     def __rich__(self) -> Text:
-        p = self.progress
-        return Text(
-            f"modules {p.modules_done}/{p.modules_total}  hosts {p.hosts_done}/{p.hosts_seen}"
-            f"  evidence {p.evidence}",
-            style="dim",
+        return Text(progress_text(self.progress), style="dim")
+
+
+def progress_text(p: Progress) -> str:
+    """The progress line: modules, hosts and evidence; while a liveness pass runs over a
+    large range, also how far it is and an estimate of the time left."""
+    text = (
+        f"modules {p.modules_done}/{p.modules_total}  hosts {p.hosts_done}/{p.hosts_seen}"
+        f"  evidence {p.evidence}"
+    )
+    lp = p.liveness
+    if lp is not None and lp.stats.addresses:
+        s = lp.stats
+        text += (
+            f"  addresses {s.resolved:,}/{s.addresses:,} ({100 * s.resolved // s.addresses}%)"
+            f", {s.alive} live"
         )
+        left = lp.eta()
+        if left is not None:
+            text += f", about {_duration(left)} left"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    return f"{seconds // 60} min {seconds % 60:02d} s"
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from camscan.discovery.base import BroadcastModule, HostModule, ScanContext
+from camscan.discovery.liveness import LivenessPass
 from camscan.model import Evidence
 
 
@@ -31,6 +32,42 @@ class Progress:
     hosts_seen: int = 0
     hosts_done: int = 0
     evidence: int = 0
+    # The liveness pass over large or off-link ranges, while it runs (None otherwise): its
+    # stats (addresses, resolved, alive ...) and eta() are read by the progress line.
+    liveness: LivenessPass | None = None
+
+
+@dataclass(slots=True)
+class Coverage:
+    """How complete the scan was: the counts behind `scan.partial`."""
+
+    addresses: int = 0  # addresses the scan was asked to cover
+    swept: int = 0  # of those, given to the liveness pass or swept directly
+    alive: int = 0  # answered the liveness pass
+    dead: int = 0  # a router (or the scanner's own ARP) said unreachable
+    silent: int = 0  # no answer to any liveness probe
+    uncovered: int = 0  # could not be probed at all (no route, local firewall, cut short)
+    budget_exhausted: int = 0  # live hosts whose host budget ran out before their modules did
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self.uncovered or self.budget_exhausted)
+
+    def summary(self) -> str:
+        """One line for the terminal and the warnings, e.g. "incomplete scan: 512 of 65534
+        addresses not probed (no route or no resources); 3 live hosts ran out of budget"."""
+        parts = []
+        if self.uncovered:
+            parts.append(
+                f"{self.uncovered} of {self.addresses} addresses not probed "
+                "(no route from the scanner, a local firewall, or cut short)"
+            )
+        if self.budget_exhausted:
+            parts.append(
+                f"{self.budget_exhausted} live host(s) ran out of their host budget "
+                "before every module had finished (raise --host-budget)"
+            )
+        return "incomplete scan: " + "; ".join(parts)
 
 
 def raw_sockets_permitted() -> bool:
@@ -49,15 +86,27 @@ def raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def hosts_in_flight(concurrency: int) -> int:
+def hosts_in_flight(concurrency: int, rate: float | None = None) -> int:
     """How many hosts go through their pipelines at once (see _host_pipeline for addresses
     that are only swept).
 
     Every host still gets its turn; the cap only keeps the number of hosts that share the one
     event loop (and the CPU) small enough for each to finish well within its budget. With all
     1,000 hosts of a /21 in flight at once, the loop was saturated, every host took about as
-    long as the whole scan and 90% of them ran out of host budget."""
-    return max(8, concurrency // 4)
+    long as the whole scan and 90% of them ran out of host budget.
+
+    Under a low `--rate`, fewer still: every host's probes wait for the same rate tokens, and
+    a host whose ~50 connects and requests queue behind too many others would spend its
+    budget waiting (one host's share of the rate is rate / hosts in flight)."""
+    cap = max(8, concurrency // 4)
+    if rate is not None and rate > 0:
+        cap = min(cap, max(1, int(rate / HOST_PROBES_PER_SECOND)))
+    return cap
+
+
+#: Probes one host's pipeline wants per second of its budget to finish well within it (its
+#: ~22-port sweep and ~10-30 requests, spread over a few seconds).
+HOST_PROBES_PER_SECOND = 8
 
 
 class ScanEngine:
@@ -70,27 +119,43 @@ class ScanEngine:
         sweep: Sequence[str],
         scan_ports: Callable[..., object],
         progress: Progress | None = None,
+        liveness: Callable[..., LivenessPass] | None = None,
+        addresses: int | None = None,
     ) -> None:
         """`sweep`: addresses to port-sweep even if nothing else shows them live.
         `scan_ports(ctx, ip, retry_silent=...)` is the ports module's sweep (awaitable -> set
-        of open ports); `retry_silent()` tells it whether the host is known to be live."""
+        of open ports); `retry_silent()` tells it whether the host is known to be live.
+        `liveness(ctx, addresses, total, on_alive=..., room=...)`, when given, builds the
+        liveness pass that `sweep` goes through first: only the addresses it finds alive get
+        the full sweep. `addresses`: how many addresses the scan covers (for Coverage)."""
         self.ctx = ctx
         self.broadcast = list(broadcast)
         self.host = list(host)
         self.sweep = list(sweep)
         self.scan_ports = scan_ports
         self.progress = progress or Progress()
+        self.liveness = liveness
+        self.coverage = Coverage(addresses=len(sweep) if addresses is None else addresses)
         self._started: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepting = True
         self._live: set[str] = set()  # hosts some module saw (ARP, a discovery answer ...)
-        self._hosts_in_flight = asyncio.Semaphore(hosts_in_flight(ctx.settings.concurrency))
+        self._in_flight = hosts_in_flight(ctx.settings.concurrency, ctx.settings.rate)
+        self._hosts_in_flight = asyncio.Semaphore(self._in_flight)
+        self._waiting = 0  # live hosts waiting for their turn
+        self._turn_freed = asyncio.Event()
 
     def host_seen(self, ip: str) -> None:
         """A module learnt that ip is live (evidence about it): start its pipeline once."""
         self._start(ip)
         if ip in self._started:
             self._live.add(ip)
+
+    def _alive(self, ip: str) -> None:
+        """The liveness pass found ip alive: a live host, its full sweep starts."""
+        if ip not in self._started:
+            self._live.add(ip)
+        self._start(ip)
 
     def _start(self, ip: str) -> None:
         if not self._accepting or ip in self._started or not self.ctx.in_scope(ip):
@@ -101,21 +166,29 @@ class ScanEngine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _room(self) -> None:
+        """Held by the liveness pass before each fresh address: while more live hosts wait
+        for a turn than run, finding more of them only makes the queue longer."""
+        while self._waiting > 2 * self._in_flight:
+            self._turn_freed.clear()
+            await self._turn_freed.wait()
+
     async def _host_pipeline(self, ip: str) -> None:
         ctx = self.ctx
         budget = ctx.settings.host_budget
         loop = asyncio.get_running_loop()
         try:
             async with contextlib.AsyncExitStack() as turn:
-                # A host some module saw takes its turn before its port sweep: the sweep's
-                # answers feed the modules at once, and fresh neighbours swept hundreds at a
-                # time make the kernel resolve all their MACs at once (in the lab, where one
-                # kernel hands every broadcast to every device, the first SYNs of 700 of 1,000
-                # hosts timed out). A swept address nobody saw is only a guess: it waits for a
-                # turn only once it shows open ports, so sweeping empty space stays fast.
+                # A live host takes its turn before its port sweep: the sweep's answers feed
+                # the modules at once, and fresh neighbours swept hundreds at a time make the
+                # kernel resolve all their MACs at once (in the lab, where one kernel hands
+                # every broadcast to every device, the first SYNs of 700 of 1,000 hosts timed
+                # out). A swept address nobody saw (no liveness pass: a short list) is only a
+                # guess: it waits for a turn only once it shows open ports.
                 has_turn = ip in self._live
                 if has_turn:
-                    await turn.enter_async_context(self._hosts_in_flight)
+                    await self._take_turn(turn)
+                # The budget starts here, with the host's own work: never while it waits.
                 started = loop.time()
                 async with asyncio.timeout(budget):
                     open_ports = await self.scan_ports(  # type: ignore[misc]
@@ -123,9 +196,9 @@ class ScanEngine:
                     )
                 if not open_ports:
                     return
-                swept = loop.time() - started  # waiting for a turn does not use the budget
+                swept = loop.time() - started
                 if not has_turn:
-                    await turn.enter_async_context(self._hosts_in_flight)
+                    await self._take_turn(turn)
                 async with asyncio.timeout(max(0.0, budget - swept)):
                     await asyncio.gather(
                         *(
@@ -135,9 +208,18 @@ class ScanEngine:
                         )
                     )
         except TimeoutError:
+            self.coverage.budget_exhausted += 1
             ctx.warn("scan", f"{ip}: host budget of {budget:g}s used up")
         finally:
             self.progress.hosts_done += 1
+
+    async def _take_turn(self, turn: contextlib.AsyncExitStack) -> None:
+        self._waiting += 1
+        try:
+            await turn.enter_async_context(self._hosts_in_flight)
+        finally:
+            self._waiting -= 1
+            self._turn_freed.set()
 
     async def _guard(self, name: str, coro: object) -> None:
         """Run one module; a module that fails is reported and the others go on."""
@@ -159,18 +241,43 @@ class ScanEngine:
         finally:
             self.progress.modules_done += 1
 
+    async def _liveness_pass(self) -> None:
+        assert self.liveness is not None
+        total = len(self.sweep)
+        lp = self.liveness(self.ctx, self.sweep, total, on_alive=self._alive, room=self._room)
+        self.progress.liveness = lp
+        stats = lp.stats
+        try:
+            await lp.run()
+        finally:
+            c = self.coverage
+            c.swept += total
+            c.alive, c.dead, c.silent = stats.alive, stats.dead, stats.silent
+            c.uncovered += stats.uncovered + (total - stats.resolved)
+            self.progress.liveness = None
+
     async def run(self) -> list[Evidence]:
         raise_fd_limit()
         self.ctx.in_scan = True
         self.progress.modules_total = len(self.broadcast) + len(self.host) + 1
         broadcast = [asyncio.create_task(self._broadcast(m)) for m in self.broadcast]
-        for ip in self.sweep:
-            self._start(ip)  # not known to be live: only a sweep will tell
-        await asyncio.gather(*broadcast)
-        self.ctx.discovery_done.set()
-        # Host pipelines started late (answers at the end of a window) still finish.
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks))
+        passes: list[asyncio.Task[None]] = []
+        if self.liveness is not None and self.sweep:
+            passes.append(asyncio.create_task(self._liveness_pass()))
+        else:
+            self.coverage.swept += len(self.sweep)
+            for ip in self.sweep:
+                self._start(ip)  # not known to be live: only a sweep will tell
+        try:
+            await asyncio.gather(*broadcast)
+            self.ctx.discovery_done.set()
+            await asyncio.gather(*passes)
+            # Host pipelines started late (answers at the end of a window) still finish.
+            while self._tasks:
+                await asyncio.gather(*list(self._tasks))
+        finally:
+            for t in passes:
+                t.cancel()
         self._accepting = False
         self.progress.modules_done = self.progress.modules_total
         return self.ctx.evidence

@@ -153,6 +153,11 @@ def _ev(ip: str, protocol: str = "http_server", module: str = "passive") -> Evid
     return Evidence(module=module, protocol=protocol, value="x", ip=ip, mac=AXIS_MAC)
 
 
+def _link(ip: str) -> Evidence:
+    """The link layer shows AXIS_MAC for `ip` (ARP, neighbor discovery, a frame)."""
+    return Evidence(module="passive", protocol="mac", value=AXIS_MAC, ip=ip, mac=AXIS_MAC)
+
+
 @pytest.mark.parametrize(
     "ips,expected",
     [
@@ -160,19 +165,24 @@ def _ev(ip: str, protocol: str = "http_server", module: str = "passive") -> Evid
         ([AXIS_LL, AXIS_IP], AXIS_IP),
         ([AXIS_LL, AXIS_IP, AXIS_GLOBAL], AXIS_IP),
         ([AXIS_LL, AXIS_GLOBAL], AXIS_GLOBAL),
-        (["198.18.0.7", AXIS_LL, AXIS_IP], AXIS_IP),  # within a family the last still wins
+        ([AXIS_GLOBAL, AXIS_LL], AXIS_LL),  # within a family the last still wins
     ],
 )
 def test_fusion_prefers_the_ipv4_address(ips: list[str], expected: str) -> None:
-    (host,) = group_by_host([_ev(ip) for ip in ips])
+    (host,) = group_by_host([_link(ip) for ip in ips] + [_ev(ip) for ip in ips])
     assert host.ip == expected
 
 
-def test_fusion_stated_address_still_does_not_replace_a_seen_one() -> None:
-    (host,) = group_by_host([_ev(AXIS_LL), _ev(AXIS_IP), _ev("198.18.0.99", "sadp", "sadp")])
-    assert host.ip == AXIS_IP
-    (host,) = group_by_host([_ev(AXIS_LL), _ev("198.18.0.99", "sadp", "sadp")])
-    assert host.ip == "198.18.0.99"  # an IPv4 address, even a stated one, beats IPv6
+def test_fusion_stated_address_and_mac_stay_apart_from_the_seen_ones() -> None:
+    # An SADP answer from 0.0.0.0 names its address (198.18.0.99) and a MAC in its payload:
+    # the MAC the link layer shows for AXIS_IP. A payload MAC merges nothing (issue 13).
+    hosts = group_by_host([_link(AXIS_LL), _link(AXIS_IP), _ev("198.18.0.99", "sadp", "sadp")])
+    assert sorted((h.key, h.ip) for h in hosts) == [
+        ("ip:198.18.0.99", "198.18.0.99"),
+        (f"mac:{AXIS_MAC}", AXIS_IP),
+    ]
+    stated = next(h for h in hosts if h.ip == "198.18.0.99")
+    assert stated.notes == [f"sadp answer states MAC {AXIS_MAC}, the MAC of {AXIS_IP}"]
 
 
 # -- discovery and HTTP over IPv6 ----------------------------------------------------------

@@ -60,3 +60,49 @@ QuietOption = Annotated[
         help="No progress, no table; without -o the JSON goes to stdout.",
     ),
 ]
+
+
+def _check_site(value: str | None) -> str | None:
+    if value is not None:
+        from camscan.inventory import check_site
+
+        check_site(value)
+    return value
+
+
+def _check_db(value: str | None) -> str | None:
+    if value is not None:
+        from camscan.inventory import check_db_path
+
+        check_db_path(value)
+    return value
+
+
+InventoryDbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        callback=_check_db,
+        help="Also add the device list to this inventory (SQLite; camscan inventory). "
+        "Default: not added, unless --site is given (then camscan-inventory.db).",
+        metavar="PATH",
+    ),
+]
+SiteOption = Annotated[
+    str | None,
+    typer.Option(
+        "--site",
+        help="The inventory site of this run (default: default); implies --db.",
+        metavar="NAME",
+        callback=_check_site,
+    ),
+]
+
+
+def add_to_inventory(result: object, db: str | None, site: str | None) -> None:
+    """After a run: add its device list to the inventory when --db or --site was given."""
+    if db is None and site is None:
+        return
+    from camscan.inventory import add_result
+
+    add_result(result, db, site)  # type: ignore[arg-type]

@@ -11,9 +11,12 @@ import typer
 from camscan.commands.options import (
     CsvOption,
     FingerprintsOption,
+    InventoryDbOption,
     OutputOption,
     PolicyOption,
     QuietOption,
+    SiteOption,
+    add_to_inventory,
 )
 from camscan.errors import UsageError
 from camscan.fingerprint.engine import Engine
@@ -58,6 +61,8 @@ def passive(
     output: OutputOption = None,
     csv: CsvOption = None,
     quiet: QuietOption = False,
+    db: InventoryDbOption = None,
+    site: SiteOption = None,
 ) -> None:
     """List the devices seen in captures (or live traffic) without sending a packet.
 
@@ -124,6 +129,7 @@ def passive(
             f"{len(evidence)} evidence items, {len(result.devices)} devices"
         )
     show_result(result.to_json(), output=output, csv=csv, quiet=quiet)
+    add_to_inventory(result, db, site)
 
 
 def _result(

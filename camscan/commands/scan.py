@@ -13,9 +13,12 @@ from camscan.commands.options import (
     MODULES_HELP,
     CsvOption,
     FingerprintsOption,
+    InventoryDbOption,
     OutputOption,
     PolicyOption,
     QuietOption,
+    SiteOption,
+    add_to_inventory,
 )
 from camscan.discovery.base import DEFAULT_PORTS, ScanSettings
 from camscan.errors import UsageError
@@ -99,8 +102,22 @@ def scan(
     ] = None,
     concurrency: Annotated[int, typer.Option(help="Simultaneous probes.", metavar="N")] = 512,
     rate: Annotated[
-        float, typer.Option(help="New connections/packets per second.", metavar="N")
+        float,
+        typer.Option(
+            help="At most this many new connections/packets per second, liveness pass "
+            "included (lower it for networks that must be treated gently).",
+            metavar="N",
+        ),
     ] = 5000.0,
+    liveness: Annotated[
+        bool,
+        typer.Option(
+            "--liveness/--no-liveness",
+            help="Before sweeping every port of a long list of addresses not seen by ARP "
+            "(a large or routed range), find which answer at all (TCP connect to 80, 443, "
+            "554; ICMP echo as root) and sweep only those.",
+        ),
+    ] = True,
     listen: Annotated[float, typer.Option(help="Multicast listen window (s).", metavar="S")] = 2.0,
     host_budget: Annotated[
         float, typer.Option(help="Time budget per host (s).", metavar="S")
@@ -121,11 +138,15 @@ def scan(
     output: OutputOption = None,
     csv: CsvOption = None,
     quiet: QuietOption = False,
+    db: InventoryDbOption = None,
+    site: SiteOption = None,
 ) -> None:
     """Scan targets with every discovery module and list the devices by manufacturer.
 
     Without -o, the JSON device list goes to stdout when stdout is not a terminal (a pipe or
-    a file); in a terminal the table is shown instead."""
+    a file); in a terminal the table is shown instead. Exit status 0: complete; 3: finished
+    but incomplete (addresses that could not be probed, or hosts out of budget: the list is
+    marked partial, with counts in its warnings); 2: bad input; 130: interrupted."""
     for path in (output, csv):
         check_writable(path)
     if concurrency < 1 or rate <= 0 or listen < 0 or host_budget <= 0 or module_budget <= 0:
@@ -152,10 +173,21 @@ def scan(
         credentials=credentials,
         policy=policy,
         fingerprints=list(fingerprints or []),
+        liveness=liveness,
     )
     destination = json_destination(output, quiet)
     result = scan_and_write(opts, output=destination, csv=csv, quiet=quiet)
     show_result(result.to_json(), output=destination, csv=csv, quiet=quiet)
+    add_to_inventory(result, db, site)
+    if result.scan.partial:
+        incomplete = [w for w in result.scan.warnings if "incomplete scan:" in w]
+        line = incomplete[-1].split(": ", 1)[-1] if incomplete else "incomplete scan"
+        sys.stderr.write(f"camscan: {line}; the device list is marked partial\n")
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+#: Exit status of a scan that finished but could not cover everything (scan.partial).
+EXIT_INCOMPLETE = 3
 
 
 def scan_and_write(

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from camscan.discovery.base import BroadcastModule, ScanContext
+from camscan.discovery.udp import set_rcvbuf
 from camscan.errors import ParseError
 from camscan.model import Evidence
 
@@ -67,19 +68,37 @@ def arp_evidence(
 
 
 def arp_targets(ctx: ScanContext, limit: int = MAX_TARGETS) -> tuple[list[str], bool]:
-    """In-scope addresses of the attached subnets (ours excluded); True when cut at `limit`."""
+    """In-scope addresses of the inquiry segments (attached subnets that hold a target; ours
+    excluded), in target order; True when cut at `limit`. Only the targets' part of a segment
+    is walked: a /16 segment scanned for one /24 asks about that /24."""
     out: list[str] = []
     seen: set[str] = set()
-    for net in ctx.attached:
-        for host in net.hosts():
-            ip = str(host)
-            if ip == ctx.local_ip or ip in seen or not ctx.in_scope(ip):
-                continue
-            if len(out) >= limit:
-                return out, True
-            seen.add(ip)
-            out.append(ip)
+    for net in ctx.segments:
+        for part in _overlaps(net, ctx.targets):
+            for host in part:
+                ip = str(host)
+                if ip == ctx.local_ip or ip in seen or not ctx.in_scope(ip):
+                    continue
+                if host in (net.network_address, net.broadcast_address) and net.prefixlen <= 30:
+                    continue
+                if len(out) >= limit:
+                    return out, True
+                seen.add(ip)
+                out.append(ip)
     return out, False
+
+
+def _overlaps(
+    net: ipaddress.IPv4Network, targets: list[ipaddress.IPv4Network]
+) -> list[ipaddress.IPv4Network]:
+    """The parts of `net` the targets cover (CIDRs either contain one another or are apart)."""
+    out = []
+    for t in targets:
+        if t.subnet_of(net):
+            out.append(t)
+        elif net.subnet_of(t):
+            out.append(net)
+    return out
 
 
 _ARP_FRAME = struct.Struct("!6s6sHHHBBH6s4s6s4s")  # Ethernet II header + ARP for IPv4
@@ -117,6 +136,9 @@ class _Sweep:
         try:
             self.sock.bind((interface, 0))
             self.sock.setblocking(False)
+            # A /21 answers within a fraction of a second while hundreds of host probes keep
+            # the loop busy: the default buffer (about 250 frames) dropped replies.
+            set_rcvbuf(self.sock)
             self.mac: bytes = self.sock.getsockname()[4][:6]
         except BaseException:
             self.sock.close()
@@ -163,6 +185,10 @@ class ArpModule(BroadcastModule):
             ctx.warn(self.name, "skipped: no scan interface")
             return
         targets, cut = arp_targets(ctx, self.max_targets)
+        if not targets:
+            if not ctx.segments:
+                ctx.warn(self.name, "skipped: no target on the scan interface's subnet")
+            return  # nothing on the segment to ask about: not a frame sent
         if cut:
             ctx.warn(self.name, f"only the first {self.max_targets} in-scope addresses swept")
         replies = _Replies(ctx, self.name, set(targets))

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from camscan.discovery.segments import inquiry_segments, outside_answers_warning
 from camscan.model import Evidence
 from camscan.notes import add_note
 
@@ -32,6 +33,7 @@ DEFAULT_PORTS: tuple[int, ...] = (
 )  # fmt: skip
 
 
+_MAX_OUTSIDE = 4096  # outside hosts remembered per module (for the warning)
 _SCOPE_MEMO_SIZE = 65536  # addresses whose scope check is remembered (every evidence item asks)
 
 
@@ -108,6 +110,7 @@ class ScanContext:
         settings: ScanSettings | None = None,
         credentials: Credentials | None = None,
         attached: list[ipaddress.IPv4Network] | None = None,
+        segments: list[ipaddress.IPv4Network] | None = None,
         in_scope: Callable[[str], bool] | None = None,
         on_evidence: Callable[[Evidence], None] | None = None,
         on_host: Callable[[str], None] | None = None,
@@ -119,6 +122,13 @@ class ScanContext:
         self.settings = settings or ScanSettings()
         self.credentials = credentials
         self.attached = attached if attached is not None else list(targets)
+        # The attached subnets a multicast or broadcast inquiry may go out on (segments.py):
+        # those holding a target. The scan passes them with its exclusions taken out.
+        self.segments = (
+            segments if segments is not None else inquiry_segments(self.attached, targets)
+        )
+        # Hosts outside the targets that answered a segment-wide inquiry: module -> addresses
+        self.outside: dict[str, set[str]] = {}
         self.limiter = RateLimiter(self.settings.concurrency, self.settings.rate)
         self._in_scope = in_scope or (lambda ip: any(_contains(n, ip) for n in targets))
         self._scope_memo: dict[str, bool] = {}  # the scope never changes during a scan
@@ -146,6 +156,22 @@ class ScanContext:
     def on_link(self, ip: str) -> bool:
         """True when ip is on a subnet attached to the scan interface (multicast reaches it)."""
         return any(_contains(n, ip) for n in self.attached)
+
+    def heard_outside(self, module: str, ip: str) -> None:
+        """`ip`, outside the targets, answered `module`'s inquiry: its answer is dropped and
+        the scan says so (outside_warning)."""
+        if ip in (self.local_ip, "0.0.0.0"):
+            return
+        seen = self.outside.setdefault(module, set())
+        if len(seen) < _MAX_OUTSIDE:
+            seen.add(ip)
+
+    def outside_warning(self) -> None:
+        """One scan warning naming the hosts outside the targets that answered (if any)."""
+        ips = {ip for seen in self.outside.values() for ip in seen}
+        text = outside_answers_warning(ips, sorted(m for m, s in self.outside.items() if s))
+        if text:
+            self.warn("scan", text)
 
     def feed_hosts_to(self, on_host: Callable[[str], None]) -> None:
         """Where host_seen() sends live hosts (the scan engine's host pipeline)."""

@@ -12,6 +12,10 @@ bounded window. The socket options are the ones the lab showed are needed (lab-r
 
 Some devices answer to the protocol's well-known port or multicast group instead of to the
 sender's port, so a module may ask for extra listening sockets (`Listener`).
+
+Nothing outside the targets (segments.py): a multicast or broadcast datagram goes out only
+when an attached subnet holds a target, and answers from addresses outside the targets are
+dropped unread and counted for the scan's warning (ScanContext.outside_warning).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from camscan.discovery.base import ScanContext
+from camscan.discovery.segments import directed_broadcasts, may_send
 
 RCVBUF = 4 << 20
 IP_MULTICAST_ALL = 49  # Linux: deliver only the groups this socket joined
@@ -50,20 +55,10 @@ class Listener:
 
 
 def broadcast_addresses(ctx: ScanContext) -> list[str]:
-    """Directed-broadcast addresses of the attached subnets that hold the scan address. Only
-    those: a directed broadcast to any other subnet would be handed to the default gateway."""
-    if not ctx.local_ip:
-        return []
-    try:
-        here = ipaddress.IPv4Address(ctx.local_ip)
-    except ValueError:
-        return []
-    out = [
-        str(net.broadcast_address)
-        for net in ctx.attached
-        if here in net and net.prefixlen <= 30 and not here.is_loopback
-    ]
-    return list(dict.fromkeys(out))
+    """Directed-broadcast addresses of the inquiry segments (attached subnets that hold a
+    target, segments.py) that hold the scan address. Only those: a directed broadcast to any
+    other subnet would be handed to the default gateway."""
+    return directed_broadcasts(ctx.segments, ctx.local_ip)
 
 
 def open_socket(
@@ -79,7 +74,7 @@ def open_socket(
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
-        _set_rcvbuf(sock)
+        set_rcvbuf(sock)
         if reuse:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if broadcast:
@@ -110,7 +105,8 @@ def open_socket(
     return sock
 
 
-def _set_rcvbuf(sock: socket.socket) -> None:
+def set_rcvbuf(sock: socket.socket) -> None:
+    """A receive buffer that holds a burst of answers while the event loop is busy."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
     # Linux reports twice the size it granted; below what we asked, it was capped by rmem_max.
@@ -125,6 +121,9 @@ class _Collector:
     stop_after: int | None
     on_datagram: Callable[[Datagram], None] | None
     own: set[bytes]
+    # True for an address whose answers count (in scope); others are only reported
+    in_scope: Callable[[str], bool] = lambda _ip: True
+    on_outside: Callable[[str], None] | None = None
     datagrams: list[Datagram] = field(default_factory=list)
     dropped: int = 0
     errors: list[OSError] = field(default_factory=list)
@@ -133,6 +132,12 @@ class _Collector:
 
     def received(self, data: bytes, addr: tuple[str, int]) -> None:
         if data in self.own:  # our own inquiry, looped back by a broadcast
+            return
+        if not self.in_scope(addr[0]):
+            # excluded or not a target, yet it heard the inquiry: dropped unread, and the
+            # scan says who (ScanContext.outside_warning)
+            if self.on_outside is not None:
+                self.on_outside(addr[0])
             return
         key = (hashlib.blake2b(data, digest_size=16).digest(), addr[:2])
         if key in self._seen:
@@ -185,8 +190,16 @@ async def send_and_collect(
     as it arrives. Problems (a port in use, an unreachable destination) become ctx warnings;
     nothing here raises for network conditions."""
     loop = asyncio.get_running_loop()
+    payloads, listeners = _on_segments_only(ctx, module, payloads, listeners)
+    if not payloads:
+        return []
     collector = _Collector(
-        max(1, max_datagrams), stop_after, on_datagram, own={p for p, _ in payloads}
+        max(1, max_datagrams),
+        stop_after,
+        on_datagram,
+        own={p for p, _ in payloads},
+        in_scope=ctx.in_scope,
+        on_outside=lambda ip: ctx.heard_outside(module, ip),
     )
     transports: list[asyncio.DatagramTransport] = []
     try:
@@ -219,6 +232,24 @@ async def send_and_collect(
     if collector.dropped:
         ctx.warn(module, f"kept the first {collector.max_datagrams} answers, ignored the rest")
     return collector.datagrams
+
+
+def _on_segments_only(
+    ctx: ScanContext,
+    module: str,
+    payloads: Sequence[tuple[bytes, tuple[str, int]]],
+    listeners: Sequence[Listener],
+) -> tuple[list[tuple[bytes, tuple[str, int]]], list[Listener]]:
+    """Drop the multicast and broadcast datagrams no segment may hear (no target there,
+    segments.py), and the group listeners with them: a scan of off-link targets sends
+    nothing segment-wide and joins no group."""
+    kept = [(d, a) for d, a in payloads if may_send(a[0], ctx.segments, ctx.attached)]
+    if len(kept) < len(payloads):
+        ctx.warn(module, "no target on the scan segment: multicast and broadcast inquiry "
+                 "not sent")  # fmt: skip
+    if not ctx.segments:
+        listeners = [lst for lst in listeners if lst.group is None]
+    return kept, list(listeners)
 
 
 async def _endpoint(

@@ -66,6 +66,7 @@ class NameEntry:
     examples: tuple[LexExample, ...] = ()
     counterexamples: tuple[LexExample, ...] = ()
     own_name: bool = True  # the name itself is looked for, not only the aliases
+    keys: tuple[str, ...] = ()  # index keys: each alias's first word and its words run together
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,10 @@ class Lexicon:
         self.fields = fields
         self._families_re = _combined(f.regex.pattern for f in families)
         self._words_re = _combined(w.regex.pattern for w in words)
+        self._name_index: dict[str, list[int]] = {}
+        for i, entry in enumerate(names):
+            for key in entry.keys:
+                self._name_index.setdefault(key, []).append(i)
         self._cloud_index: dict[str, Cloud] = {}
         for cloud in clouds:
             for domain in cloud.domains:
@@ -215,7 +220,7 @@ class Lexicon:
     def _segment_claims(
         self, protocol: str, seg: Segment, text: str, ev: Evidence | None, names: bool = True
     ) -> Iterator[Claim]:
-        for entry in self.names if names else ():
+        for entry in self._name_candidates(text) if names else ():
             if entry.protocols is not None and protocol not in entry.protocols:
                 continue
             if not entry.regex.search(text):
@@ -239,7 +244,7 @@ class Lexicon:
                 evidence=ev,
             )
         if self._words_re is not None:
-            for m in self._words_re.finditer(text):
+            for m in _at_token_starts(self._words_re, text):
                 word = self.words[int(m.lastgroup[1:])]  # type: ignore[index]
                 yield Claim(
                     rule=f"lexicon.word.{word.id}",
@@ -283,8 +288,19 @@ class Lexicon:
     def _family_hits(self, text: str) -> Iterator[tuple[Family, str]]:
         if self._families_re is None:
             return
-        for m in self._families_re.finditer(text):
+        for m in _at_token_starts(self._families_re, text):
             yield self.families[int(m.lastgroup[1:])], m.group(0)  # type: ignore[index]
+
+    def _name_candidates(self, text: str) -> list[NameEntry]:
+        """The names whose aliases could be in `text`: an alias is word-bounded, so its first
+        word (or all its words run together) is a whole token of the text."""
+        hits: set[int] = set()
+        index = self._name_index
+        for token in _TOKEN.findall(text.casefold()):
+            found = index.get(token)
+            if found:
+                hits.update(found)
+        return [self.names[i] for i in sorted(hits)]
 
     def cloud_for(self, name: str) -> Cloud | None:
         labels = name.strip().rstrip(".").casefold().split(".")
@@ -319,6 +335,34 @@ class Lexicon:
                 evidence=ev,
             )
         ]
+
+
+_TOKEN = re.compile(r"[^\W_]+")
+_TOKEN_START = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]")
+
+
+def _at_token_starts(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """Matches of a combined, word-bounded pattern, tried only where a word starts (where
+    every match must start): several times faster than a search at every position."""
+    end = 0
+    for start in _TOKEN_START.finditer(text):
+        pos = start.start()
+        if pos < end:
+            continue
+        m = pattern.match(text, pos)
+        if m is not None:
+            end = m.end()
+            yield m
+
+
+def _alias_keys(aliases: Iterable[str]) -> tuple[str, ...]:
+    keys: set[str] = set()
+    for alias in aliases:
+        words = _TOKEN.findall(alias.casefold())
+        if words:
+            keys.add(words[0])
+            keys.add("".join(words))
+    return tuple(sorted(keys))
 
 
 def unescape_rdn(text: str) -> str:
@@ -438,6 +482,7 @@ def _load_name(path: Path, raw: Any, vendors: Vendors) -> NameEntry:
         examples=_name_examples(path, what, raw.get("examples")),
         counterexamples=_name_examples(path, what, raw.get("counterexamples")),
         own_name=not raw.get("aliases_only"),
+        keys=_alias_keys(aliases),
     )
 
 
@@ -649,6 +694,7 @@ def _table_names(vendors: Vendors, explicit: list[NameEntry]) -> list[NameEntry]
                 protocols=None,
                 not_with=None,
                 file="vendors.yaml",
+                keys=_alias_keys([name]),
             )
         )
     return out

@@ -103,6 +103,10 @@ _DEVICES_SYSCTLS = {
     "net/ipv4/icmp_msgs_burst": "10000",
 }
 
+# The router forwards, and otherwise keeps Linux's defaults, ICMP rate limits included: like a
+# real router it answers only about one unreachable a second towards one scanner.
+_ROUTER_SYSCTLS = {"net/ipv4/ip_forward": "1"}
+
 
 class Lab:
     """A lab network; a context manager whose exit always tears everything down."""
@@ -114,14 +118,18 @@ class Lab:
         subnet: str = "198.18.0.0/24",
         scanner_ip: str | None = None,
         suffix: str | None = None,
+        routed: str | None = None,
     ) -> None:
-        self.topology = Topology.plan(hosts, subnet, scanner_ip, suffix or _new_stem())
+        """`routed`: a network (e.g. "198.19.0.0/16") whose hosts sit behind a router
+        namespace instead of on the scanner's segment (see camscan.lab.topology)."""
+        self.topology = Topology.plan(hosts, subnet, scanner_ip, suffix or _new_stem(), routed)
         top = self.topology
         self.hosts: tuple[LabHost, ...] = top.hosts
         self.subnet = str(top.subnet)
         self.scanner_ns = top.scanner_ns
         self.devices_ns = top.devices_ns
         self.bridge_ns = top.bridge_ns
+        self.router_ns = top.router_ns if top.routed is not None else None
         self.scanner_ip = str(top.scanner_ip)
         self.scanner_if = SCANNER_IF
         self.scanner_mac = top.scanner_mac
@@ -166,6 +174,8 @@ class Lab:
             ip_batch(self._sysctl_batch())
             ip_batch(batches.bridge, self.bridge_ns)
             ip_batch(batches.scanner, self.scanner_ns)
+            if self.router_ns is not None:
+                ip_batch(batches.router, self.router_ns)
             ip_batch(batches.devices, self.devices_ns)
             self._verify_isolation(before)
         except BaseException:
@@ -184,7 +194,7 @@ class Lab:
             self._stop_processes()
             names = self.topology.namespaces
             kill_netns_processes(names)
-            delete_netns([self.devices_ns, self.scanner_ns])
+            delete_netns([self.devices_ns, self.scanner_ns, *names[3:]])
             self._wait_devices_destroyed()
             delete_netns([self.bridge_ns])
             remove_state(self.topology.stem)
@@ -256,10 +266,12 @@ class Lab:
             writes = "; ".join(f"echo {v} > /proc/sys/{k}" for k, v in values.items())
             return f'netns exec {ns} sh -ec "{writes}"\n'
 
+        router = line(self.router_ns, _COMMON_SYSCTLS | _ROUTER_SYSCTLS) if self.router_ns else ""
         return (
             line(self.bridge_ns, _COMMON_SYSCTLS)
             + line(self.scanner_ns, _COMMON_SYSCTLS)
             + line(self.devices_ns, _COMMON_SYSCTLS | _DEVICES_SYSCTLS)
+            + router
         )
 
     def _verify_isolation(self, root_before: frozenset[str]) -> None:
@@ -267,6 +279,10 @@ class Lab:
         defaults = [r for r in routes if r.get("dst") in ("default", "0.0.0.0/0")]
         if defaults:
             raise LabError(f"the scanner namespace has a default route: {defaults}")
+        if self.router_ns is not None:
+            routes = _ip_json(["-n", self.router_ns, "route", "show", "table", "all"])
+            if [r for r in routes if r.get("dst") in ("default", "0.0.0.0/0")]:
+                raise LabError("the router namespace has a default route")
         links = {link.get("ifname") for link in _ip_json(["-n", self.scanner_ns, "link"])}
         if links != {"lo", SCANNER_IF}:
             raise LabError(f"unexpected links in the scanner namespace: {sorted(links)}")

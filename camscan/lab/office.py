@@ -4,6 +4,7 @@ tests and the benchmarks, so all three exercise the same code path as `camscan s
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import selectors
@@ -30,11 +31,29 @@ READY_TIMEOUT = 120.0
 class Office:
     """Context manager: lab up + simulator ready on enter; everything gone on exit."""
 
-    def __init__(self, personas: Sequence[Persona], *, subnet: str = "198.18.0.0/24") -> None:
+    def __init__(
+        self,
+        personas: Sequence[Persona],
+        *,
+        subnet: str = "198.18.0.0/24",
+        routed: str | None = None,
+    ) -> None:
+        """`routed`: a network behind a router namespace (camscan.lab.topology); personas
+        inside it keep their own prefix (their VLAN), the others get the subnet's."""
         self.personas = list(personas)
         self.subnet = subnet
+        self.routed = routed
         prefix = int(subnet.rsplit("/", 1)[1])
-        self.lab = Lab([LabHost(p.ip, p.mac, prefix) for p in self.personas], subnet=subnet)
+        behind = ipaddress.IPv4Network(routed) if routed else None
+        hosts = [
+            LabHost(p.ip, p.mac, p.prefix)
+            if behind is not None and ipaddress.IPv4Address(p.ip) in behind
+            else LabHost(p.ip, p.mac, prefix)
+            for p in self.personas
+        ]
+        self.lab = Lab(hosts, subnet=subnet, routed=routed)
+        self.last_returncode: int | None = None
+        self.last_stderr = ""
         self.workdir = Path(tempfile.mkdtemp(prefix="camscan-office-"))
         self.audit_path = self.workdir / "audit.jsonl"
         self.sim: subprocess.Popen[bytes] | None = None
@@ -139,13 +158,21 @@ class Office:
     def camscan_argv(self, args: Sequence[str]) -> list[str]:
         return self.lab.netns_argv(self.lab.scanner_ns, [sys.executable, "-m", "camscan", *args])
 
-    def scan(self, extra: Sequence[str] = (), *, timeout: float = 300) -> dict[str, Any]:
-        """Run `camscan scan` in the scanner namespace over the lab subnet; return the JSON."""
+    def scan(
+        self,
+        extra: Sequence[str] = (),
+        *,
+        timeout: float = 300,
+        targets: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Run `camscan scan` in the scanner namespace over the lab subnet (or `targets`);
+        return the JSON. Exit status 3 (finished, incomplete: the list is marked partial) is
+        a result too; `last_returncode` keeps the status."""
         out = self.workdir / f"scan-{time.monotonic_ns()}.json"
         argv = self.camscan_argv(
             [
                 "scan",
-                self.subnet,
+                *(targets or [self.subnet]),
                 "--interface",
                 self.lab.scanner_if,
                 "-o",
@@ -155,7 +182,9 @@ class Office:
             ]
         )
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-        if proc.returncode != 0:
+        self.last_returncode = proc.returncode
+        self.last_stderr = proc.stderr
+        if proc.returncode not in (0, 3):
             tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
             raise LabError(f"camscan scan in the lab failed: {tail[0]}")
         return json.loads(out.read_text())
@@ -203,6 +232,35 @@ class Office:
         from camscan.lab.devsim.audit import read_audit
 
         return read_audit(self.audit_path) if self.audit_path.exists() else []
+
+
+def routed_personas(
+    n: int, routed: str = "198.19.0.0/16", *, vlan_prefix: int = 24, seed: int = 0
+) -> list[Persona]:
+    """`n` office personas scattered over `routed`, each alone in a random VLAN of
+    `vlan_prefix` (its router is that VLAN's first address), e.g. nine devices over a /16."""
+    import copy
+    import random
+
+    from camscan.lab.personas.generate import generate_office
+    from camscan.lab.personas.model import build_persona
+
+    net = ipaddress.IPv4Network(routed)
+    vlans = list(net.subnets(new_prefix=vlan_prefix))
+    if n > len(vlans):
+        raise LabError(f"{n} devices need {n} VLANs of /{vlan_prefix}; {net} has {len(vlans)}")
+    rng = random.Random(seed)
+    picked = sorted(rng.sample(vlans, n))
+    base = generate_office(n, str(net), seed=seed)
+    out = []
+    for persona, vlan in zip(base, picked, strict=True):
+        hosts = list(vlan.hosts())[1:]  # the first is the router
+        spec = copy.deepcopy(persona.spec)
+        spec["ip"] = str(rng.choice(hosts))
+        spec["prefix"] = vlan_prefix
+        spec["gateway"] = str(vlan.network_address + 1)
+        out.append(build_persona(spec, f"routed_personas(n={n}, routed={net}, seed={seed})"))
+    return out
 
 
 def _wait_output(proc: subprocess.Popen[bytes], stream: Any, needle: bytes, timeout: float) -> None:

@@ -11,6 +11,19 @@ Layout (design (b) of the lab recipe):
                                                               ├─ m2 ...
                                                               └─ mN
 
+With `routed` (a network such as 198.19.0.0/16), hosts inside it sit behind a router:
+
+    bridge ns br0 ── s-rt ── r-lan (router ns, last address of the lab subnet)
+    router ns r-vlan (.1 of every routed host's network) ── up1 (devices ns) ─ macvlans
+
+The scanner routes `routed` via the router. The router is connected to each routed host's
+network (its prefix: a VLAN, /24 by default) and answers like a real one: an address of such
+a network that nobody has gets ARP, then ICMP host unreachable when ARP fails (after about
+3 s); an address of `routed` in no such network gets ICMP net unreachable at once; both are
+rate-limited as Linux does by default (about one a second towards the scanner). The router
+knows its live devices' MACs (permanent entries: they talk often), and has no default route:
+nothing leaves the lab.
+
 Every host address is a /32 on its own ("private") macvlan, with a routing table of its own
 selected by `ip rule from <ip>`, so replies leave through the host's own interface and carry
 its own MAC. `arp_ignore=1`/`arp_announce=2` (set by `Lab`) stop the shared stack from
@@ -34,6 +47,9 @@ LIMITED_BROADCAST = "255.255.255.255/32"
 SCANNER_IF = "eth0"
 BRIDGE_IF = "br0"
 UPLINK_IF = "up0"
+ROUTED_UPLINK_IF = "up1"  # devices ns side of the router's VLAN link
+ROUTER_LAN_IF = "r-lan"
+ROUTER_VLAN_IF = "r-vlan"
 FIRST_TABLE = 1000
 # "private" macvlans: devices do not hear each other's broadcasts and multicasts (the scanner
 # hears all of them). In "bridge" mode 1,000 devices answering one probe by broadcast meant a
@@ -69,6 +85,7 @@ class Batches:
     bridge: str
     scanner: str
     devices: str
+    router: str = ""  # empty without a routed network; runs before `devices` (it makes up1)
 
 
 @dataclass(frozen=True)
@@ -79,10 +96,16 @@ class Topology:
     subnet: ipaddress.IPv4Network
     scanner_ip: ipaddress.IPv4Address
     hosts: tuple[LabHost, ...]
+    routed: ipaddress.IPv4Network | None = None
 
     @classmethod
     def plan(
-        cls, hosts: Sequence[LabHost], subnet: str, scanner_ip: str | None, stem: str
+        cls,
+        hosts: Sequence[LabHost],
+        subnet: str,
+        scanner_ip: str | None,
+        stem: str,
+        routed: str | None = None,
     ) -> Topology:
         if not _STEM_RE.match(stem):
             raise LabError(f"lab name suffix {stem!r} must be 1-10 characters of [a-z0-9]")
@@ -94,7 +117,38 @@ class Topology:
             raise LabError(f"scanner address {scan} is not a usable address of {net}")
         checked = tuple(_check_host(h) for h in hosts)
         _check_unique(checked, scan)
-        return cls(stem=stem, subnet=net, scanner_ip=scan, hosts=checked)
+        behind = _network(routed, "routed network") if routed else None
+        top = cls(stem=stem, subnet=net, scanner_ip=scan, hosts=checked, routed=behind)
+        if behind is not None:
+            _check_routed(top, behind)
+        return top
+
+    # routing ----------------------------------------------------------------------------
+    def is_routed(self, host: LabHost) -> bool:
+        return self.routed is not None and ipaddress.IPv4Address(host.ip) in self.routed
+
+    @property
+    def router_ns(self) -> str:
+        return f"{self.stem}-rt"
+
+    @property
+    def router_lan_ip(self) -> ipaddress.IPv4Address:
+        """The router's address on the scanner's subnet: its last usable one."""
+        return self.subnet.broadcast_address - 1
+
+    @property
+    def router_mac(self) -> str:
+        """MAC of the router's VLAN side (the routed devices know it: permanent entries)."""
+        return self.scanner_mac[:-2] + "fe"
+
+    def routed_networks(self) -> list[ipaddress.IPv4Network]:
+        """The VLANs the router is attached to: the networks of the routed hosts."""
+        return _distinct(h.network for h in self.hosts if self.is_routed(h))
+
+    @staticmethod
+    def gateway(net: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
+        """The router's address in a routed network (its first)."""
+        return net.network_address + 1
 
     # names ------------------------------------------------------------------------------
     @property
@@ -110,9 +164,10 @@ class Topology:
         return f"{self.stem}-br"
 
     @property
-    def namespaces(self) -> tuple[str, str, str]:
+    def namespaces(self) -> tuple[str, ...]:
         """Creation order; teardown goes the other way round."""
-        return (self.bridge_ns, self.scanner_ns, self.devices_ns)
+        base = (self.bridge_ns, self.scanner_ns, self.devices_ns)
+        return (*base, self.router_ns) if self.routed is not None else base
 
     @property
     def scanner_mac(self) -> str:
@@ -122,12 +177,14 @@ class Topology:
 
     def _static_neighbours(self, host: LabHost) -> list[tuple[str, str]]:
         bcast = "ff:ff:ff:ff:ff:ff"
-        found = [(str(self.scanner_ip), self.scanner_mac), ("255.255.255.255", bcast)]
-        found += [
-            (str(n.broadcast_address), bcast)
-            for n in _distinct((host.network, self.subnet))
-            if n.prefixlen < 31
-        ]
+        if self.is_routed(host):
+            first = (str(self.gateway(host.network)), self.router_mac)
+            nets = [host.network]
+        else:
+            first = (str(self.scanner_ip), self.scanner_mac)
+            nets = _distinct((host.network, self.subnet))
+        found = [first, ("255.255.255.255", bcast)]
+        found += [(str(n.broadcast_address), bcast) for n in nets if n.prefixlen < 31]
         found += [(g, _multicast_mac(g)) for g in DISCOVERY_GROUPS]
         return found
 
@@ -138,7 +195,11 @@ class Topology:
 
     def extra_networks(self) -> list[ipaddress.IPv4Network]:
         """Host subnets that the lab subnet does not cover (on-link routes for the scanner)."""
-        return [n for n in _distinct(h.network for h in self.hosts) if not n.subnet_of(self.subnet)]
+        return [
+            n
+            for n in _distinct(h.network for h in self.hosts if not self.is_routed(h))
+            if not n.subnet_of(self.subnet)
+        ]
 
     # scripts ----------------------------------------------------------------------------
     def batches(self) -> Batches:
@@ -147,7 +208,31 @@ class Topology:
             bridge=self._bridge_batch(),
             scanner=self._scanner_batch(),
             devices=self._devices_batch(),
+            router=self._router_batch(),
         )
+
+    def _router_batch(self) -> str:
+        if self.routed is None:
+            return ""
+        lines = [
+            "link set lo up",
+            f"addr add {self.router_lan_ip}/{self.subnet.prefixlen} dev {ROUTER_LAN_IF}",
+            f"link set {ROUTER_LAN_IF} up",
+            f"link add {ROUTER_VLAN_IF} type veth peer name {ROUTED_UPLINK_IF}"
+            f" netns {self.devices_ns}",
+            f"link set {ROUTER_VLAN_IF} address {self.router_mac}",
+        ]
+        lines += [
+            f"addr add {self.gateway(n)}/{n.prefixlen} dev {ROUTER_VLAN_IF}"
+            for n in self.routed_networks()
+        ]
+        lines.append(f"link set {ROUTER_VLAN_IF} up")
+        lines += [
+            f"neigh add {h.ip} lladdr {h.mac} dev {ROUTER_VLAN_IF} nud permanent"
+            for h in self.hosts
+            if self.is_routed(h)
+        ]
+        return "\n".join(lines) + "\n"
 
     def _bridge_batch(self) -> str:
         # An unmanaged switch: no STP, no multicast snooping (it floods every group).
@@ -159,6 +244,11 @@ class Topology:
             f"link set s-scan master {BRIDGE_IF} up\n"
             f"link add v-dev type veth peer name {UPLINK_IF} netns {self.devices_ns}\n"
             f"link set v-dev master {BRIDGE_IF} up\n"
+        ) + (
+            f"link add s-rt type veth peer name {ROUTER_LAN_IF} netns {self.router_ns}\n"
+            f"link set s-rt master {BRIDGE_IF} up\n"
+            if self.routed is not None
+            else ""
         )
 
     def _scanner_batch(self) -> str:
@@ -173,12 +263,15 @@ class Topology:
             f"route add {LIMITED_BROADCAST} dev {dev}",
         ]
         lines += [f"route add {n} dev {dev}" for n in self.extra_networks()]
+        if self.routed is not None:
+            lines.append(f"route add {self.routed} via {self.router_lan_ip} dev {dev}")
         return "\n".join(lines) + "\n"
 
     def _devices_batch(self) -> str:
         lines = [
             "link set lo up",
             f"link set {UPLINK_IF} up",
+            *([f"link set {ROUTED_UPLINK_IF} up"] if self.routed is not None else []),
             # Frames coming in need no per-host table. Without this rule each of the N copies
             # of a broadcast for a non-lab address (an ARP request for an empty address) walked
             # all N "from" rules: after a /21 ARP sweep, 1,000 devices stayed busy for 6 s.
@@ -186,14 +279,22 @@ class Topology:
         ]
         for i, host in enumerate(self.hosts):
             dev, table = self.ifname(i), FIRST_TABLE + i
+            routed = self.is_routed(host)
             lines += [
-                f"link add {dev} link {UPLINK_IF} address {host.mac} type macvlan"
-                f" mode private bcqueuelen {BCAST_QUEUE}",
+                f"link add {dev} link {ROUTED_UPLINK_IF if routed else UPLINK_IF}"
+                f" address {host.mac} type macvlan mode private bcqueuelen {BCAST_QUEUE}",
                 f"addr add {host.ip}/32 dev {dev}",
                 f"link set {dev} up",
             ]
-            for net in _distinct((host.network, self.subnet)):
-                lines.append(f"route add {net} dev {dev} src {host.ip} table {table}")
+            if routed:
+                gw = self.gateway(host.network)
+                lines += [
+                    f"route add {host.network} dev {dev} src {host.ip} table {table}",
+                    f"route add {self.subnet} via {gw} dev {dev} src {host.ip} table {table}",
+                ]
+            else:
+                for net in _distinct((host.network, self.subnet)):
+                    lines.append(f"route add {net} dev {dev} src {host.ip} table {table}")
             lines += [
                 f"route add {MULTICAST} dev {dev} table {table}",
                 f"route add {LIMITED_BROADCAST} dev {dev} table {table}",
@@ -224,6 +325,27 @@ class Topology:
                 if n.prefixlen < 31
             ]
         return "\n".join(lines) + "\n"
+
+
+def _check_routed(top: Topology, routed: ipaddress.IPv4Network) -> None:
+    if routed.overlaps(top.subnet):
+        raise LabError(f"the routed network {routed} overlaps the lab subnet {top.subnet}")
+    if top.subnet.prefixlen > 29:
+        raise LabError(f"lab subnet {top.subnet} leaves no room for the router")
+    taken = {h.ip for h in top.hosts} | {str(top.scanner_ip)}
+    if str(top.router_lan_ip) in taken:
+        raise LabError(f"{top.router_lan_ip} is the router's address on {top.subnet}")
+    for h in top.hosts:
+        if not top.is_routed(h):
+            if h.network.overlaps(routed):
+                raise LabError(f"lab host {h.ip}: its subnet {h.network} overlaps {routed}")
+            continue
+        if not h.network.subnet_of(routed) or h.network.prefixlen > 29:
+            raise LabError(f"routed host {h.ip}: its network {h.network} must be a /29 or "
+                           f"larger inside {routed}")  # fmt: skip
+    for n in top.routed_networks():
+        if str(top.gateway(n)) in taken:
+            raise LabError(f"{top.gateway(n)} is the router's address in {n}")
 
 
 def _multicast_mac(group: str) -> str:

@@ -6,8 +6,9 @@ address, or from an address whose interface identifier is that MAC's EUI-64: rou
 forward the first (RFC 4291), and a forwarded packet's EUI-64 is another host's MAC. Any other
 source MAC of an IP frame is only a candidate, because a router forwards other hosts' packets
 with its own MAC: candidates are reported at the end, and per address family not for a MAC
-that also stated its own address of that family, nor for one seen with many source addresses
-of the family (a router), nor global addresses of a MAC that also sends from a private one.
+that also stated its own address of that family, nor for one seen with several IPv4 (or many
+IPv6) source addresses (a router: the hosts behind it stay apart, each by its address), nor
+global addresses of a MAC that also sends from a private one.
 """
 
 from __future__ import annotations
@@ -96,14 +97,20 @@ class MacTable:
         ips[ip] = (number, ts, source)
 
     def finish(self) -> None:
-        """Report the candidates that survived."""
+        """Report the candidates that survived. An IPv4 candidate survives only as its MAC's
+        one address: a host has one IPv4 address on its segment, so a MAC sending from
+        several (three cameras behind a router, all with the router's MAC) forwards for
+        others and names none of them. IPv6 hosts have several addresses (temporary ones):
+        up to `router_ips` of them count."""
         for (mac, family), ips in self._candidates.items():
             if not ips or (mac, family) in self._stating:
                 continue
             private = {ip for ip in ips if not ipaddress.ip_address(ip).is_global}
-            for ip, (number, ts, source) in ips.items():
-                if private and ip not in private:
-                    continue
+            kept = [ip for ip in ips if not private or ip in private]
+            if family == 4 and len(kept) > 1:
+                continue
+            for ip in kept:
+                number, ts, source = ips[ip]
                 if (mac, ip) not in self._stated:
                     self._emit(self._evidence(mac, ip, number, ts, source))
         self._candidates.clear()
