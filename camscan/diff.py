@@ -114,31 +114,45 @@ _KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 def _pair(old: list[Dev], new: list[Dev]) -> list[tuple[Dev, Dev, str]]:
+    """Pairs by the strongest key first. Where several devices share a key (one MAC behind
+    a router, a cloned serial), the pairs that agree on more of the other fields go first,
+    so the pairing never depends on the order of the lists."""
     pairs: list[tuple[Dev, Dev, str]] = []
-    free_old = list(range(len(old)))
-    free_new = list(range(len(new)))
+    free_old = set(range(len(old)))
+    free_new = set(range(len(new)))
     for key, must_agree in _KEYS:
         index: dict[str, list[int]] = {}
-        for i in free_old:
+        for i in sorted(free_old):
             k = _norm(old[i].get(key))
             if k is not None:
                 index.setdefault(k, []).append(i)
-        taken_old: set[int] = set()
-        taken_new: set[int] = set()
-        for j in free_new:
+        candidates = []
+        for j in sorted(free_new):
             k = _norm(new[j].get(key))
             if k is None:
                 continue
             for i in index.get(k, []):
-                if i in taken_old or any(_conflict(old[i], new[j], m) for m in must_agree):
+                if any(_conflict(old[i], new[j], m) for m in must_agree):
                     continue
+                score = sum(
+                    _norm(old[i].get(f)) is not None
+                    and _norm(old[i].get(f)) == _norm(new[j].get(f))
+                    for f in _TIEBREAK
+                )
+                candidates.append((-score, _order(old[i]), _order(new[j]), i, j))
+        for *_, i, j in sorted(candidates):
+            if i in free_old and j in free_new:
                 pairs.append((old[i], new[j], key))
-                taken_old.add(i)
-                taken_new.add(j)
-                break
-        free_old = [i for i in free_old if i not in taken_old]
-        free_new = [j for j in free_new if j not in taken_new]
+                free_old.discard(i)
+                free_new.discard(j)
     return pairs
+
+
+_TIEBREAK = ("ip", "serial", "mac", "manufacturer", "model", "hostname")
+
+
+def _order(d: Dev) -> tuple[str, str]:
+    return (str(d.get("ip") or ""), str(d.get("mac") or ""))
 
 
 def _changes(a: Dev, b: Dev) -> dict[str, tuple[Any, Any]]:

@@ -58,18 +58,21 @@ def assert_lab_gone(stderr: str) -> None:
     assert [n for n in netns_names() if n.startswith(f"{stem}-")] == []
 
 
-def test_demo_ctrl_c_writes_a_partial_list(tmp_path: Path) -> None:
-    """Ctrl-C in the terminal (SIGINT to the foreground process group) while the demo scans:
-    a message, the list found so far marked partial, exit 130, the lab torn down."""
+@pytest.mark.parametrize(("extra", "cue"), [((), b"scanning"), (("--passive",), b"listening to")])
+def test_demo_ctrl_c_writes_a_partial_list(
+    tmp_path: Path, extra: tuple[str, ...], cue: bytes
+) -> None:
+    """Ctrl-C in the terminal (SIGINT to the foreground process group) while the demo scans
+    or listens: a message, the list found so far marked partial, exit 130, the lab torn down."""
     out = tmp_path / "devices.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "camscan", "demo", "-o", str(out)],
+        [sys.executable, "-m", "camscan", "demo", *extra, "-o", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     assert proc.stderr is not None
-    seen = _read_until(proc, proc.stderr, b"scanning")
+    seen = _read_until(proc, proc.stderr, cue)
     os.killpg(proc.pid, signal.SIGINT)
     stdout, rest = proc.communicate(timeout=120)
     stderr = (seen + rest).decode(errors="replace")

@@ -248,3 +248,19 @@ def test_diff_bad_input(
     ):
         run = invoke(args)
         assert run.code == 2 and needle in run.stderr and run.stderr.count("\n") == 1
+
+
+def test_devices_sharing_a_mac_pair_by_their_other_fields_not_by_list_order() -> None:
+    """Two addresses behind one router MAC (or a cloned MAC): the pairing follows the address
+    and the maker, whatever the order of either list."""
+    from camscan.diff import diff_device_lists
+
+    def dev(ip: str, maker: str) -> dict:
+        return {"ip": ip, "mac": "02:00:00:00:00:fe", "manufacturer": maker, "model": None}
+
+    old = {"devices": [dev("198.18.0.21", "Hikvision"), dev("198.18.0.22", "Dahua")]}
+    for order in (1, -1):
+        new = {"devices": [dev("198.18.0.22", "Dahua"), dev("198.18.0.21", "Hikvision")][::order]}
+        result = diff_device_lists(old, new)
+        assert (result.changed, result.added, result.removed) == ([], [], [])
+        assert result.unchanged == 2

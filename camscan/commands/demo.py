@@ -88,9 +88,13 @@ def demo(
             else:
                 with console.status("scanning with every module"):
                     doc = _scan(office)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             interrupted = True
-            doc = _scan(office, interrupted=True) if not passive else _nothing(office, "passive")
+            heard = getattr(exc, "doc", None)  # Office.listen's list heard so far
+            if passive:
+                doc = heard if heard is not None else _nothing(office, "passive")
+            else:
+                doc = _scan(office, interrupted=True)
         scan_seconds = time.monotonic() - t1
         attempts = office.audit()
     finally:

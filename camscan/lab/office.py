@@ -221,6 +221,10 @@ class Office:
             if capture.returncode != 0:
                 tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
                 raise LabError(f"camscan passive in the lab failed: {tail[0]}")
+        except KeyboardInterrupt:
+            # Ctrl-C reached the capture too (same process group): SIGINT is its normal end,
+            # so it writes what it heard. Wait for that list and hand it on, marked partial.
+            raise ListenInterrupted(_heard_so_far(capture, out)) from None
         finally:
             for proc in (capture, waiter):
                 if proc.poll() is None:
@@ -232,6 +236,34 @@ class Office:
         from camscan.lab.devsim.audit import read_audit
 
         return read_audit(self.audit_path) if self.audit_path.exists() else []
+
+
+class ListenInterrupted(KeyboardInterrupt):
+    """Ctrl-C during Office.listen(); `doc` is the device list heard so far (partial), or
+    None when the capture wrote none."""
+
+    def __init__(self, doc: dict[str, Any] | None) -> None:
+        super().__init__()
+        self.doc = doc
+
+
+def _heard_so_far(capture: subprocess.Popen[bytes], out: Path) -> dict[str, Any] | None:
+    for action in (None, signal.SIGINT):
+        if action is not None and capture.poll() is None:
+            capture.send_signal(action)
+        try:
+            capture.wait(timeout=10)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    if not out.exists():
+        return None
+    try:
+        doc: dict[str, Any] = json.loads(out.read_text())
+    except (OSError, ValueError):
+        return None
+    doc["scan"]["partial"] = True
+    return doc
 
 
 def routed_personas(
