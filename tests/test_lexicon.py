@@ -272,3 +272,15 @@ def test_a_generic_signal_never_outweighs_a_specific_one() -> None:
             assert device.manufacturer == man, (rid, noise, device.manufacturer, device.notes)
             checked += 1
     assert checked > 800
+
+
+def test_hostile_field_text_stays_bounded() -> None:
+    """Long or repetitive fields finish (pytest-timeout would catch a runaway pattern) and a
+    name far past the start of a huge field is not read."""
+    lexicon = Engine.load().lexicon
+    assert lexicon is not None
+    hostile = ["a" * 50000, "DS-" * 20000, "AXIS " * 10000, "1-" * 30000, "Hik" + "-" * 40000]
+    for text in hostile:
+        for protocol in ("html_title", "mdns_txt", "wsd_scopes", "x509_subject", "dhcp_hostname"):
+            lexicon.claims(protocol, text)
+    assert lexicon.claims("html_title", "x " * 5000 + "Hikvision") == []

@@ -41,6 +41,7 @@ FAMILY_DEFAULT = 0.8
 WORD_DEFAULT = 0.5
 CLOUD_CAMERA = 0.7
 CLOUD_SHARED = 0.3
+MAX_FIELD = 2048  # characters of one field read
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +210,8 @@ class Lexicon:
         for seg in self.segments(protocol, value):
             if seg.text.casefold() in _JUNK_VALUES:
                 continue
+            if len(seg.text) > MAX_FIELD:  # a name or model sits early in any honest field
+                seg = Segment(seg.text[:MAX_FIELD], seg.maker_field)
             for i, text in enumerate(_readings(seg.text)):
                 # Names are read as written; only families and words in the split reading.
                 for claim in self._segment_claims(protocol, seg, text, ev, names=i == 0):
