@@ -72,7 +72,7 @@ def main() -> None:
     engine = Engine.load()
     load = time.perf_counter() - t
     print(f"rules: {len(engine.rules)}  load+compile: {load * 1000:.0f} ms")
-    plain = Engine(engine.rules, engine.vendors, memo=False)
+    plain = Engine(engine.rules, engine.vendors, memo=False, lexicon=engine.lexicon)
     ex = example_mix(engine)
     reps = max(1, args.items // max(1, len(ex)))
     office = office_mix(engine, args.items)

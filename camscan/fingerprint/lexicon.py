@@ -17,6 +17,13 @@ from typing import Any
 from urllib.parse import unquote
 
 from camscan.errors import FingerprintError
+
+try:  # the regex parser behind `re` (3.11+: re._parser): first characters of a pattern
+    import re._constants as _sre_constants
+    import re._parser as _sre_parser
+except ImportError:  # pragma: no cover - older layout
+    import sre_constants as _sre_constants  # type: ignore[no-redef]
+    import sre_parse as _sre_parser  # type: ignore[no-redef]
 from camscan.fingerprint.rules import SURVEILLANCE_TYPES, Vendors, _read_yaml
 from camscan.model import DEVICE_TYPES, Claim, Evidence
 from camscan.protocols import PROTOCOLS
@@ -155,8 +162,8 @@ class Lexicon:
         self.words = words
         self.clouds = clouds
         self.fields = fields
-        self._families_re = _combined(f.regex.pattern for f in families)
-        self._words_re = _combined(w.regex.pattern for w in words)
+        self._families_re = _Dispatch([f.regex.pattern for f in families])
+        self._words_re = _Dispatch([w.regex.pattern for w in words])
         self._name_index: dict[str, list[int]] = {}
         for i, entry in enumerate(names):
             for key in entry.keys:
@@ -246,7 +253,7 @@ class Lexicon:
                 is_surveillance=fam.device_type in SURVEILLANCE_TYPES,
                 evidence=ev,
             )
-        if self._words_re is not None:
+        if self._words_re:
             for m in _at_token_starts(self._words_re, text):
                 word = self.words[int(m.lastgroup[1:])]  # type: ignore[index]
                 yield Claim(
@@ -289,7 +296,7 @@ class Lexicon:
             )
 
     def _family_hits(self, text: str) -> Iterator[tuple[Family, str]]:
-        if self._families_re is None:
+        if not self._families_re:
             return
         for m in _at_token_starts(self._families_re, text):
             yield self.families[int(m.lastgroup[1:])], m.group(0)  # type: ignore[index]
@@ -344,18 +351,107 @@ _TOKEN = re.compile(r"[^\W_]+")
 _TOKEN_START = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]")
 
 
-def _at_token_starts(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
-    """Matches of a combined, word-bounded pattern, tried only where a word starts (where
-    every match must start): several times faster than a search at every position."""
+def _at_token_starts(dispatch: _Dispatch, text: str) -> Iterator[re.Match[str]]:
+    """Matches of word-bounded patterns, tried only where a word starts (where every match
+    must start), and only the patterns that can begin with that word's first character."""
     end = 0
     for start in _TOKEN_START.finditer(text):
         pos = start.start()
         if pos < end:
             continue
+        pattern = dispatch.for_char(text[pos])
+        if pattern is None:
+            continue
         m = pattern.match(text, pos)
         if m is not None:
             end = m.end()
             yield m
+
+
+class _Dispatch:
+    """Case-insensitive patterns combined per first character: at a word start only the
+    patterns that can begin with its first character are tried (group g<i> = pattern i)."""
+
+    def __init__(self, patterns: list[str]) -> None:
+        self.patterns = patterns
+        self._firsts = [_first_chars(p) for p in patterns]
+        self._cache: dict[str, re.Pattern[str] | None] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns)
+
+    def for_char(self, ch: str) -> re.Pattern[str] | None:
+        key = ch.casefold()
+        if key not in self._cache:
+            parts = [
+                f"(?P<g{i}>{p})"
+                for i, (p, first) in enumerate(zip(self.patterns, self._firsts, strict=True))
+                if first is None or key in first
+            ]
+            self._cache[key] = re.compile("|".join(parts), re.IGNORECASE) if parts else None
+        return self._cache[key]
+
+
+def _first_chars(pattern: str) -> frozenset[str] | None:
+    """The casefolded characters a match of `pattern` can begin with; None when that cannot
+    be told (any character, a negated class, a back-reference): then it is always tried."""
+    try:
+        parsed = _sre_parser.parse(pattern, re.IGNORECASE)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    try:
+        first, _ = _first_of(list(parsed))
+    except _Unknown:
+        return None
+    return frozenset(c.casefold() for c in first)
+
+
+class _Unknown(Exception):
+    pass
+
+
+def _first_of(items: list[Any]) -> tuple[set[str], bool]:
+    """(first characters, can the sequence match empty)."""
+    out: set[str] = set()
+    for op, av in items:
+        first, nullable = _first_of_one(op, av)
+        out |= first
+        if not nullable:
+            return out, False
+    return out, True
+
+
+def _first_of_one(op: Any, av: Any) -> tuple[set[str], bool]:
+    c = _sre_constants
+    if op is c.LITERAL:
+        return {chr(av)}, False
+    if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+        return set(), True
+    if op is c.IN:
+        chars: set[str] = set()
+        for iop, iav in av:
+            if iop is c.LITERAL:
+                chars.add(chr(iav))
+            elif iop is c.RANGE and iav[1] - iav[0] < 256:
+                chars.update(chr(x) for x in range(iav[0], iav[1] + 1))
+            elif iop is c.CATEGORY and iav is c.CATEGORY_DIGIT:
+                chars.update("0123456789")
+            else:
+                raise _Unknown
+        return chars, False
+    if op is c.SUBPATTERN:
+        return _first_of(list(av[-1]))
+    if op is c.BRANCH:
+        chars, nullable = set(), False
+        for alt in av[1]:
+            first, null = _first_of(list(alt))
+            chars |= first
+            nullable = nullable or null
+        return chars, nullable
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
+        first, null = _first_of(list(av[2]))
+        return first, null or av[0] == 0
+    raise _Unknown
 
 
 def _alias_keys(aliases: Iterable[str]) -> tuple[str, ...]:
@@ -375,13 +471,6 @@ def unescape_rdn(text: str) -> str:
 def _readings(text: str) -> tuple[str, ...]:
     split = _split_camel(text)
     return (text,) if split == text else (text, split)
-
-
-def _combined(patterns: Iterable[str]) -> re.Pattern[str] | None:
-    parts = [f"(?P<g{i}>{p})" for i, p in enumerate(patterns)]
-    if not parts:
-        return None
-    return re.compile("|".join(parts), re.IGNORECASE)
 
 
 # -------------------------------------------------------------------- loading
