@@ -76,6 +76,16 @@ async def test_no_scan_address_means_no_query() -> None:
     assert ctx.evidence == [] and ctx.warnings == ["mdns: no scan address known; mDNS skipped"]
 
 
+async def test_no_target_on_the_segment_means_no_query() -> None:
+    ctx = ScanContext(
+        targets=[IPv4Network("10.2.0.0/24")], interface=None, local_ip="127.0.0.1", segments=[]
+    )
+    await MdnsModule().run(ctx)
+    assert ctx.evidence == [] and ctx.warnings == [
+        "mdns: no target on the scan segment: multicast inquiry not sent"
+    ]
+
+
 CHILD = r"""
 import asyncio, ctypes, json, socket, subprocess, sys
 

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from camscan import __version__
@@ -259,7 +260,11 @@ def description_client(settings: ScanSettings) -> httpx.AsyncClient:
 def no_connection(exc: httpx.TransportError) -> bool:
     """True when a request failed for want of a connection: refused or not accepted in time,
     or closed/reset before the answer's head (the only failures this is asked about). A failed
-    TLS handshake is an answer, not a missing connection."""
+    TLS handshake is an answer, not a missing connection; so is a head the parser refused.
+
+    Decided by exception types, never by message text: a peer that closed before a complete
+    head is a RemoteProtocolError that httpcore raises itself, with nothing under it, while a
+    head h11 could not read carries h11's own error underneath (httpcore raises `from` it)."""
     if isinstance(exc, httpx.ConnectTimeout):
         return True
     if isinstance(exc, httpx.ConnectError):  # TLS handshakes happen within the connect
@@ -269,7 +274,10 @@ def no_connection(exc: httpx.TransportError) -> bool:
             for e in chain  # closed before the handshake
         )
     if isinstance(exc, httpx.RemoteProtocolError):
-        return "without sending" in str(exc)  # httpcore: "disconnected without sending a response"
+        return all(
+            isinstance(e, httpx.RemoteProtocolError | httpcore.RemoteProtocolError)
+            for e in exception_chain(exc)
+        )
     return isinstance(exc, httpx.ReadError | httpx.WriteError)
 
 

@@ -52,16 +52,24 @@ def parse_txt(raw: bytes) -> dict[bytes, bytes | None]:
     return out
 
 
-def mdns_services(data: bytes, source: str | None = None) -> list[MdnsService]:
-    """The service instances a response packet describes (none for queries or garbage).
-    `source`: the packet's sender; when given, `addresses`/`addresses6` hold it at most (an
-    address record naming any other address is dropped)."""
+@dataclass(slots=True)
+class MdnsAnswer:
+    """The records of one response, grouped but not linked: the instances it describes (their
+    `addresses` left empty) and, per host name (lower case), the addresses its A and AAAA
+    records state. A caller that gathers several packets of one sender links them itself."""
+
+    services: dict[str, MdnsService] = field(default_factory=dict)
+    hosts: dict[str, list[str]] = field(default_factory=dict)  # IPv4
+    hosts6: dict[str, list[str]] = field(default_factory=dict)  # IPv6
+
+
+def mdns_answer(data: bytes) -> MdnsAnswer | None:
+    """The records of a response packet; None for a query or garbage."""
     msg = DNSIncoming(data)
     if not msg.valid or not msg.is_response():
-        return []
-    instances: dict[str, MdnsService] = {}
-    hosts: dict[str, list[str]] = {}
-    hosts6: dict[str, list[str]] = {}
+        return None
+    out = MdnsAnswer()
+    instances = out.services
 
     def instance(name: str) -> MdnsService | None:
         svc = instances.get(name)
@@ -82,15 +90,25 @@ def mdns_services(data: bytes, source: str | None = None) -> list[MdnsService]:
             if svc is not None:
                 svc.txt = parse_txt(rec.text)
         elif isinstance(rec, DNSAddress):
-            _add_address(hosts, hosts6, rec.name.lower(), rec.address)
-    for svc in instances.values():
+            _add_address(out.hosts, out.hosts6, rec.name.lower(), rec.address)
+    return out
+
+
+def mdns_services(data: bytes, source: str | None = None) -> list[MdnsService]:
+    """The service instances a response packet describes (none for queries or garbage).
+    `source`: the packet's sender; when given, `addresses`/`addresses6` hold it at most (an
+    address record naming any other address is dropped)."""
+    answer = mdns_answer(data)
+    if answer is None:
+        return []
+    for svc in answer.services.values():
         if svc.server:
-            svc.addresses = hosts.get(svc.server.lower(), [])
-            svc.addresses6 = hosts6.get(svc.server.lower(), [])
+            svc.addresses = answer.hosts.get(svc.server.lower(), [])
+            svc.addresses6 = answer.hosts6.get(svc.server.lower(), [])
             if source is not None:
                 svc.addresses = [a for a in svc.addresses if a == source]
                 svc.addresses6 = [a for a in svc.addresses6 if a == source]
-    return list(instances.values())
+    return list(answer.services.values())
 
 
 def _add_address(
