@@ -594,12 +594,11 @@ def _confidence(path: Path, what: str, raw: Any, default: float) -> float:
     return float(raw)
 
 
-def _load_family(path: Path, raw: Any, vendors: Vendors) -> Family:
-    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
-        raise _fail(path, None, "each family needs an id")
-    what = f"family {raw['id']}"
-    man, brand = raw.get("maker"), raw.get("brand")
-    # Neither: a family of no-name hardware (a SoC's reference design) gives the type only.
+def _entry_maker(
+    path: Path, what: str, vendors: Vendors, man: Any, brand: Any
+) -> tuple[str | None, str | None]:
+    """An entry's maker and brand checked against vendors.yaml: the brand in the table's
+    spelling, and the maker from the brand table when only the brand is given."""
     if man is not None and man not in vendors.manufacturers:
         raise _fail(path, what, f"maker {man!r} is not in vendors.yaml")
     if brand is not None:
@@ -609,6 +608,16 @@ def _load_family(path: Path, raw: Any, vendors: Vendors) -> Family:
         brand = canon
         if man is None:
             man, _, _ = _maker_brand(path, what, vendors, brand)
+    return man, brand
+
+
+def _load_family(path: Path, raw: Any, vendors: Vendors) -> Family:
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+        raise _fail(path, None, "each family needs an id")
+    what = f"family {raw['id']}"
+    man, brand = raw.get("maker"), raw.get("brand")
+    # Neither: a family of no-name hardware (a SoC's reference design) gives the type only.
+    man, brand = _entry_maker(path, what, vendors, man, brand)
     pattern = _regex(path, what, raw.get("pattern"))
     examples = _strings(path, what, raw.get("examples"))
     if not examples:
@@ -661,15 +670,7 @@ def _load_cloud(path: Path, raw: Any, vendors: Vendors) -> Cloud:
     man, brand = raw.get("maker"), raw.get("brand")
     if man is None and brand is None:
         raise _fail(path, what, "needs a maker or a brand")
-    if man is not None and man not in vendors.manufacturers:
-        raise _fail(path, what, f"maker {man!r} is not in vendors.yaml")
-    if brand is not None:
-        canon = vendors.canonical_brand(brand)
-        if canon is None:
-            raise _fail(path, what, f"brand {brand!r} is not in vendors.yaml")
-        brand = canon
-        if man is None:
-            man, _, _ = _maker_brand(path, what, vendors, brand)
+    man, brand = _entry_maker(path, what, vendors, man, brand)
     examples = _strings(path, what, raw.get("examples"))
     if not examples:
         raise _fail(path, what, "needs at least one example")
