@@ -9,6 +9,19 @@ from typing import Any
 from camscan.policy.plan import Plan, build_plan
 from camscan.policy.regimes import Regime, load_regimes
 
+# The columns every device table shows (terminal and Markdown), in order.
+DEVICE_COLUMNS = (
+    "IP",
+    "MAC",
+    "Maker (brand)",
+    "Model",
+    "Firmware",
+    "Type",
+    "Restricted by",
+    "Known exploited",
+    "Prio",
+)
+
 UNKNOWN = "unknown maker"
 
 

@@ -7,7 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from camscan.policy.plan import CONTINGENT, PRIORITY_LABELS, REQUIRED
-from camscan.report.context import ReportContext, cves, maker, money, notes, priority
+from camscan.report.context import (
+    DEVICE_COLUMNS,
+    ReportContext,
+    cves,
+    maker,
+    money,
+    notes,
+    priority,
+)
 from camscan.report.sanitize import md_text as md
 
 
@@ -124,19 +132,7 @@ def render_markdown(ctx: ReportContext) -> str:
     )
 
     lines += ["## Devices", ""]
-    head = [
-        "IP",
-        "MAC",
-        "Maker (brand)",
-        "Model",
-        "Firmware",
-        "Type",
-        "Restricted by",
-        "Known exploited",
-        "Prio",
-        "Evidence",
-        "Notes",
-    ]
+    head = [*DEVICE_COLUMNS, "Evidence", "Notes"]
     for g in ctx.groups:
         flag = f", **{g.restricted} restricted**" if g.restricted else ""
         lines += [f"### {md(g.manufacturer)} ({len(g.devices)}{flag})", ""]

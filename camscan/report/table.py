@@ -24,6 +24,7 @@ from rich.text import Text
 from camscan.policy.plan import CONTINGENT, PRIORITY_LABELS, REQUIRED, Plan
 from camscan.policy.regimes import Regime
 from camscan.report.context import (
+    DEVICE_COLUMNS,
     ReportContext,
     build_context,
     cves,
@@ -38,17 +39,6 @@ PRIORITY_STYLES = {1: "bold red", 2: "red", 3: "yellow", 4: "magenta", 5: "green
 PIPE_WIDTH = 1000  # not a terminal: lay tables out at their natural width
 FOLD_MIN = 12  # model and firmware strings may fold inside a word down to this width
 FOLDABLE = frozenset({"Model", "Firmware"})
-DEVICE_COLUMNS = (
-    "IP",
-    "MAC",
-    "Maker (brand)",
-    "Model",
-    "Firmware",
-    "Type",
-    "Restricted by",
-    "Known exploited",
-    "Prio",
-)
 
 
 def make_console(stderr: bool = False) -> Console:
