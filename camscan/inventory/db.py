@@ -200,10 +200,14 @@ def _version(conn: sqlite3.Connection) -> int:
 
 
 def _check_version(conn: sqlite3.Connection, name: str) -> None:
-    app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-    version = _version(conn)
+    # One statement, so one snapshot: read apart, another process's migration could commit
+    # between the reads (application id still 0, version already 1: "not an inventory").
+    app_id, version, tables = conn.execute(
+        "SELECT (SELECT application_id FROM pragma_application_id), "
+        "(SELECT user_version FROM pragma_user_version), "
+        "(SELECT count(*) FROM sqlite_master)"
+    ).fetchone()
     if app_id == 0 and version == 0:
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if tables:
             raise InventoryError(
                 f"{name}: not a camscan inventory (an SQLite file of another program)"
