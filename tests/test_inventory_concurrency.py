@@ -58,6 +58,16 @@ def spawn(script: str, *args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
+def expect_line(p: subprocess.Popen[str], want: str) -> None:
+    """The child's next line is `want`; if it died first, its stderr is the failure."""
+    assert p.stdout is not None
+    line = p.stdout.readline().strip()
+    if line != want:
+        p.kill()
+        _, err = p.communicate(timeout=60)
+        pytest.fail(f"child said {line!r}, not {want!r}; stderr: {err.strip()[-2000:]}")
+
+
 def snapshot(db: Path) -> tuple[int, int, int, str]:
     with closing(sqlite3.connect(db)) as c:
         scans, devices, sightings = (
@@ -87,7 +97,7 @@ def test_two_writers_at_once(tmp_path: Path, docs: dict[str, list[Path]]) -> Non
     a = spawn(WRITER, str(db), a_site, *map(str, a_docs))
     b = spawn(WRITER, str(db), b_site, *map(str, b_docs))
     for p in (a, b):
-        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        expect_line(p, "ready")
     for p in (a, b):
         assert p.stdin is not None
         p.stdin.write("go\n")
@@ -121,7 +131,7 @@ def test_the_same_scan_from_two_processes_is_added_once(
     site, files = next(iter(docs.items()))
     procs = [spawn(WRITER, str(db), site, str(files[0])) for _ in range(2)]
     for p in procs:
-        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        expect_line(p, "ready")
     for p in procs:
         assert p.stdin is not None
         p.stdin.write("go\n")
@@ -147,7 +157,7 @@ def test_an_interrupted_add_leaves_the_file_as_it_was(
         add_document(c, json.loads(files[0].read_text()), site)
     before = snapshot(db)
     p = spawn(STOPPER, str(db), site, str(files[1]))
-    assert p.stdout is not None and p.stdout.readline().strip() == "mid"
+    expect_line(p, "mid")
     # 50 devices are written inside the open transaction; the writer is stopped now
     p.send_signal(sig)
     out, _ = p.communicate(timeout=60)

@@ -10,8 +10,10 @@ Opening a file:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 
 from camscan.errors import CamscanError
@@ -160,6 +162,8 @@ def open_inventory(path: str | os.PathLike[str], *, create: bool = True) -> sqli
             raise InventoryError(f"{name}: directory {parent} does not exist")
         if not os.access(parent, os.W_OK):
             raise InventoryError(f"{name}: directory {parent} is not writable")
+        if not target.exists():
+            _create(target, name)
     else:
         _check_header(target, name)
     try:
@@ -183,6 +187,34 @@ def open_inventory(path: str | os.PathLike[str], *, create: bool = True) -> sqli
         conn.close()
         raise
     return conn
+
+
+def _create(target: Path, name: str) -> None:
+    """A new inventory is built whole in a private file and linked into place, so a process
+    opening the path sees no file or a finished one. Two processes creating it at once: one
+    link wins, the other finds the file and opens it (migrating an empty file in place let
+    the loser's WAL switch fail with "database is locked" under load)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".new", dir=target.parent)
+    os.close(fd)
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            _migrate(conn, name)
+        finally:
+            conn.close()  # the last connection checkpoints the WAL into the file
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            pass
+        except OSError:
+            pass  # no hard links here (some network file systems): migrated in place instead
+    except sqlite3.Error as exc:
+        raise InventoryError(f"{name}: cannot create: {exc}") from None
+    finally:
+        for leftover in (tmp, f"{tmp}-wal", f"{tmp}-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
 
 
 def _check_header(target: Path, name: str) -> None:
