@@ -233,6 +233,7 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # the child's user + system CPU time
 
 
 def measure(argv: Sequence[str], timeout: float) -> Measured:
@@ -262,6 +263,7 @@ def measure(argv: Sequence[str], timeout: float) -> Measured:
             returncode=proc.returncode,
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
+            cpu_seconds=usage.ru_utime + usage.ru_stime,
         )
 
 

@@ -108,7 +108,7 @@ RUNNER = textwrap.dedent(
     from ipaddress import IPv4Network
     from camscan.discovery.arp import ArpModule
     from camscan.discovery.base import ScanContext, ScanSettings
-    net = IPv4Network("198.18.77.0/29")
+    net = IPv4Network(sys.argv[1] if len(sys.argv) > 1 else "198.18.77.0/29")
     ctx = ScanContext(targets=[net], interface="veth-a", local_ip="198.18.77.1",
                       settings=ScanSettings(listen_window=0.5))
     asyncio.run(ArpModule().run(ctx))
@@ -148,9 +148,9 @@ def veth_pair() -> Iterator[tuple[str, str]]:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
 
 
-def _run_in(ns: str, *prefix: str) -> dict:
+def _run_in(ns: str, *prefix: str, net: str = "198.18.77.0/29") -> dict:
     proc = subprocess.run(
-        ["ip", "netns", "exec", ns, *prefix, sys.executable, "-c", RUNNER],
+        ["ip", "netns", "exec", ns, *prefix, sys.executable, "-c", RUNNER, net],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -181,3 +181,53 @@ def test_real_sweep_without_cap_net_raw_is_skipped_with_a_warning(veth_pair):
         "evidence": [],
         "warnings": ["arp: skipped: raw sockets need root or CAP_NET_RAW"],
     }
+
+
+# A swamped segment: a responder in the far namespace answers who-has for 198.18.77.64/26 (not
+# the kernel's addresses there) one at a time, at most RATE a second, as a segment does whose
+# devices each get every broadcast of a big sweep. The answers trickle in long after the listen
+# window; every one of them must still find its host.
+SLOW_RESPONDER = textwrap.dedent(
+    """
+    import socket, struct, sys, time
+    from ipaddress import IPv4Address, IPv4Network
+    rate, net = float(sys.argv[1]), IPv4Network("198.18.77.64/26")
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+    s.bind(("veth-b", 0))
+    print("ready", flush=True)
+    pending = {}
+    while True:
+        s.settimeout(None if not pending else 1 / rate)
+        try:
+            f = s.recv(2048)
+            if f[20:22] == b"\\x00\\x01" and IPv4Address(f[38:42]) in net:
+                pending.setdefault(f[38:42], f[6:12] + f[28:32])
+            continue
+        except TimeoutError:
+            pass
+        tpa, who = next(iter(pending.items()))  # who: the asker's MAC and address
+        del pending[tpa]
+        mac = bytes([0x28, 0x57, 0xBE, 0, 1, tpa[3]])
+        s.send(who[:6] + mac + b"\\x08\\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 2)
+               + mac + tpa + who[:6] + who[6:])
+    """
+)
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(120)
+def test_replies_that_trickle_in_from_a_swamped_segment_all_find_their_hosts(veth_pair):
+    a, b = veth_pair
+    responder = subprocess.Popen(
+        ["ip", "netns", "exec", b, sys.executable, "-c", SLOW_RESPONDER, "25"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert responder.stdout is not None and responder.stdout.readline().strip() == "ready"
+        out = _run_in(a, net="198.18.77.64/27")  # 32 addresses: about 1.3 s of answers
+    finally:
+        responder.kill()
+        responder.wait(timeout=10)
+    found = {ip for ip, _, _ in out["evidence"]}
+    # listen_window is 0.5 s: before, the module stopped listening after it and found 10 of 30
+    assert found == {f"198.18.77.{i}" for i in range(65, 95)}

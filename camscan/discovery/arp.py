@@ -23,7 +23,8 @@ from camscan.model import Evidence
 
 MAX_TARGETS = 4096  # addresses swept at most (a /20)
 PASSES = 2
-PASS_WAIT = 0.6  # seconds to wait for late replies after each pass
+PASS_WAIT = 0.6  # seconds to wait for late replies after each pass, at least
+QUIET = 0.5  # ... and on while replies keep coming with gaps shorter than this
 _HEX = re.compile(r"[0-9a-f]{12}")
 
 
@@ -208,18 +209,26 @@ class ArpModule(BroadcastModule):
     async def _passes(
         self, ctx: ScanContext, sweep: _Sweep, replies: _Replies, targets: list[str]
     ) -> None:
-        # A live host on the segment answers within milliseconds; the wait after each pass
-        # only covers slow stacks. Replies get lost now and then, so ask the silent again.
+        # A live host on the segment answers within milliseconds, but a segment swamped by
+        # the sweep (one kernel handing every broadcast to a thousand devices, a switch that
+        # rate-limits ARP, Wi-Fi stations waking up) can take seconds. A pass is over when
+        # replies stop coming; only then are the silent asked again, and the socket listens
+        # to the end of the listen window, so a late reply still finds its host.
+        loop = asyncio.get_running_loop()
         wait = min(PASS_WAIT, max(0.2, ctx.settings.listen_window / 2))
+        start = loop.time()
+        # the module budget cuts the module off; stop listening a little before it does
+        hard_stop = start + max(ctx.settings.listen_window, 0.8 * ctx.settings.module_budget)
         pending = targets
         for _ in range(PASSES):
             if not pending:
                 break
             await sweep.send(ctx, ctx.local_ip or "", pending)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await replies.all_found.wait()
+            await replies.settle(wait, QUIET, hard_stop)
             pending = [ip for ip in pending if ip not in replies.found]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, start + ctx.settings.listen_window - loop.time())):
+                await replies.all_found.wait()
 
 
 class _Replies:
@@ -231,8 +240,28 @@ class _Replies:
         self.wanted = wanted
         self.found: set[str] = set()
         self.all_found = asyncio.Event()
+        self.news = asyncio.Event()  # set by every new reply
         if not wanted:
             self.all_found.set()
+
+    async def settle(self, at_least: float, quiet: float, deadline: float) -> None:
+        """Wait `at_least` seconds, then on while new replies keep arriving (a gap of `quiet`
+        seconds ends it), never past `deadline` (loop time), and not at all once all answered."""
+        loop = asyncio.get_running_loop()
+        end = min(deadline, loop.time() + at_least)
+        while not self.all_found.is_set():
+            left = end - loop.time()
+            if left <= 0:
+                if not self.news.is_set():
+                    return
+                end = min(deadline, loop.time() + quiet)
+                if end <= loop.time():
+                    return
+                left = end - loop.time()
+            self.news.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self.all_found.wait()
 
     def __call__(self, ip: str, mac: str) -> None:
         if ip not in self.wanted or ip in self.found:
@@ -243,6 +272,7 @@ class _Replies:
             self.ctx.warn(self.module, f"{ip}: ARP reply with a bad MAC")
             return
         self.found.add(ip)
+        self.news.set()
         self.ctx.emit(ev)  # emit() also marks the host live (ctx.host_seen)
         if len(self.found) == len(self.wanted):
             self.all_found.set()
