@@ -177,6 +177,27 @@ def test_a_scan_fuses_lexicon_claims_with_rules_and_the_mac_registrant() -> None
 
 
 @pytest.mark.parametrize(
+    ("mac", "flagged"),
+    [
+        ("54:2b:57:29:92:a9", True),  # Night Owl SP: sells video surveillance only
+        ("bc:ad:28:12:34:56", True),  # Hikvision
+        ("80:91:33:88:7c:49", False),  # AzureWave: Wi-Fi modules, inside cameras and laptops
+        ("98:da:c4:71:ec:9d", False),  # TP-Link: routers and plugs as well as Tapo cameras
+    ],
+)
+def test_a_registrant_that_sells_surveillance_only_says_surveillance_weakly(
+    mac: str, flagged: bool
+) -> None:
+    engine = Engine.load()
+    alone = identify([("mac", mac)], engine)
+    assert alone.is_surveillance is flagged
+    assert alone.device_type == "unknown"  # what kind of device is left to other evidence
+    # any stronger sign of another kind of device outweighs it
+    printer = identify([("mac", mac), ("snmp_sysdescr", "HP LaserJet Pro M404dn")], engine)
+    assert printer.is_surveillance is False
+
+
+@pytest.mark.parametrize(
     ("items", "maker", "brand", "dtype"),
     [
         (
@@ -284,3 +305,35 @@ def test_hostile_field_text_stays_bounded() -> None:
         for protocol in ("html_title", "mdns_txt", "wsd_scopes", "x509_subject", "dhcp_hostname"):
             lexicon.claims(protocol, text)
     assert lexicon.claims("html_title", "x " * 5000 + "Hikvision") == []
+
+
+def test_no_model_family_reads_a_hex_token_as_a_model() -> None:
+    """Host names carry MAC fragments and hashes (ESP_E891AB, android-3f2a..., a bare MAC):
+    a family that can match a string of hex digits alone would name them cameras."""
+    import random
+
+    rng = random.Random(7)
+    engine = Engine.load()
+    forms = ("ESP_{:06X}", "esp-{:06x}", "android-{:016x}", "{:012x}", "{:012X}", "HS-{:06X}")
+    hits = []
+    for i in range(6000):
+        form = forms[i % len(forms)]
+        value = form.format(rng.getrandbits(64) & ((1 << (4 * (6 if "06" in form else 16))) - 1))
+        device = identify([("dhcp_hostname", value)], engine)
+        if device.model or device.is_surveillance:
+            hits.append((value, device.model, [c.rule for c in device.claims]))
+    assert hits == []
+
+
+@pytest.mark.parametrize(
+    "name", ["ESP_CC8130", "esp-b1055d", "WLED-CC8130", "shelly1-fb1001cc8130"]
+)
+def test_a_mac_fragment_in_a_host_name_is_not_a_model(name: str) -> None:
+    """Vivotek CC8130, Beward B1055D and Arlo FB1001 are hex digits only: in a host name that
+    ends with its MAC's bytes they are not models. Elsewhere they still are."""
+    engine = Engine.load()
+    device = identify([("dhcp_hostname", name)], engine)
+    assert device.model is None and not device.is_surveillance
+    assert identify(
+        [("onvif_device_info", "Manufacturer=VIVOTEK\nModel=CC8130")], engine
+    ).model == ("CC8130")

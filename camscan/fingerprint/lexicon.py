@@ -43,7 +43,13 @@ _JUNK_VALUES = frozenset({"", "general", "oem", "default", "null", "none", "unkn
 NAME_IN_MAKER_FIELD = 0.75
 NAME_IN_TEXT = 0.6
 NAME_TYPE_HINT = 0.3
+# Host names often end in their MAC's last 3 or all 6 bytes (ESP_E891AB, WLED-a1b2c3,
+# shelly1-3c6105e4b2a1). A model number made of hex digits alone, of just those lengths
+# (Vivotek CC8130, Beward B1055D), is not read as a model there.
+_HOST_NAMES = frozenset({"dhcp_hostname", "mdns_service"})
+_MAC_FRAGMENT = re.compile(r"[0-9A-Fa-f]{6}|[0-9A-Fa-f]{12}")
 NAME_IN_REGISTRANT = 0.4  # the MAC's IEEE registrant: often the maker, sometimes a module's
+REGISTRANT_SURVEILLANCE = 0.25  # that registrant sells video surveillance only
 FAMILY_DEFAULT = 0.8
 WORD_DEFAULT = 0.5
 CLOUD_CAMERA = 0.7
@@ -242,6 +248,8 @@ class Lexicon:
             return
         for fam, found in self._family_hits(text):
             found = " ".join(found.split())
+            if protocol in _HOST_NAMES and _MAC_FRAGMENT.fullmatch(found):
+                continue  # ESP_CC8130, shelly1-b1055de891ab: a MAC's digits, not a model
             yield Claim(
                 rule=f"lexicon.family.{fam.id}",
                 confidence=fam.confidence,
@@ -286,7 +294,17 @@ class Lexicon:
         if seg.maker_field and entry.brand is None and man is not None:
             # The label a maker field shows is the brand, whoever turns out to have made it.
             yield Claim(rule=f"lexicon.brand.{entry.id}", confidence=conf, brand=entry.name)
-        if entry.makes == "surveillance" and not registrant:
+        if entry.makes == "surveillance" and registrant:
+            # A company that sells only video surveillance registered the device's own MAC:
+            # module makers (AzureWave, AMPAK, Bilian...) never have `makes: surveillance`.
+            # Surveillance, weakly; what kind of device is left to other evidence.
+            yield Claim(
+                rule=f"lexicon.name.{entry.id}.registrant",
+                confidence=REGISTRANT_SURVEILLANCE,
+                is_surveillance=True,
+                evidence=ev,
+            )
+        elif entry.makes == "surveillance":
             yield Claim(
                 rule=f"lexicon.name.{entry.id}.type",
                 confidence=NAME_TYPE_HINT,
