@@ -234,6 +234,7 @@ class Measured:
     stdout: str
     stderr: str
     cpu_seconds: float = 0.0  # the child's user + system CPU time
+    sys_seconds: float = 0.0  # of which in the kernel (system calls: sockets, connects)
 
 
 def measure(argv: Sequence[str], timeout: float) -> Measured:
@@ -264,6 +265,7 @@ def measure(argv: Sequence[str], timeout: float) -> Measured:
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
             cpu_seconds=usage.ru_utime + usage.ru_stime,
+            sys_seconds=usage.ru_stime,
         )
 
 

@@ -17,10 +17,14 @@ import resource
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from camscan.discovery.base import BroadcastModule, HostModule, ScanContext
+from camscan.discovery.base import BroadcastModule, HostModule, RateLimiter, ScanContext
 from camscan.discovery.liveness import LivenessPass
 from camscan.model import Evidence
+
+if TYPE_CHECKING:
+    from camscan.workers import Workers
 
 
 @dataclass(slots=True)
@@ -121,13 +125,15 @@ class ScanEngine:
         progress: Progress | None = None,
         liveness: Callable[..., LivenessPass] | None = None,
         addresses: int | None = None,
+        workers: Workers | None = None,
     ) -> None:
         """`sweep`: addresses to port-sweep even if nothing else shows them live.
         `scan_ports(ctx, ip, retry_silent=...)` is the ports module's sweep (awaitable -> set
         of open ports); `retry_silent()` tells it whether the host is known to be live.
         `liveness(ctx, addresses, total, on_alive=..., room=...)`, when given, builds the
         liveness pass that `sweep` goes through first: only the addresses it finds alive get
-        the full sweep. `addresses`: how many addresses the scan covers (for Coverage)."""
+        the full sweep. `addresses`: how many addresses the scan covers (for Coverage).
+        `workers`, when given (started), run the host pipelines in their processes."""
         self.ctx = ctx
         self.broadcast = list(broadcast)
         self.host = list(host)
@@ -144,6 +150,13 @@ class ScanEngine:
         self._hosts_in_flight = asyncio.Semaphore(self._in_flight)
         self._waiting = 0  # live hosts waiting for their turn
         self._turn_freed = asyncio.Event()
+        self.workers = workers
+        self._given = [0] * (workers.count if workers else 0)  # hosts not done, per worker
+        self._owner: dict[str, int] = {}  # host -> the worker running its pipeline
+        self._workers_idle = asyncio.Event()
+        self._ended: set[int] = set()  # workers that said "end" or were lost
+        self._giving = 0  # hosts to be given out in the next turn
+        self._finishing = False  # workers told to finish: a host found now runs here
 
     def host_seen(self, ip: str) -> None:
         """A module learnt that ip is live (evidence about it): start its pipeline once."""
@@ -162,9 +175,118 @@ class ScanEngine:
             return
         self._started.add(ip)
         self.progress.hosts_seen += 1
+        if self.workers is not None and not self._finishing:
+            # next turn: whoever started it marks it live right after this call
+            self._giving += 1
+            asyncio.get_running_loop().call_soon(self._give, ip)
+            return
+        self._run_here(ip)
+
+    # -- host pipelines in worker processes (camscan.workers) ------------------------------
+    def use_workers(self, workers: Workers) -> None:
+        """Run the host pipelines in `workers` (started before run()); the scan's own process
+        keeps its part of the rate cap and connection limit."""
+        from camscan.workers import shared_settings
+
+        self.workers = workers
+        self._given = [0] * workers.count
+        mine = shared_settings(self.ctx.settings, workers.count + 1)
+        self.ctx.limiter = RateLimiter(mine.concurrency, mine.rate)
+
+    def _give(self, ip: str) -> None:
+        assert self.workers is not None
+        self._giving -= 1
+        alive = [w for w in range(len(self._given)) if w not in self._ended]
+        if alive and not self._finishing:
+            w = min(alive, key=self._given.__getitem__)
+            try:
+                self.workers.conns[w].send(("host", ip, ip in self._live, self.ctx.all_hints(ip)))
+            except OSError:
+                self._worker_lost(w)
+            else:
+                self._given[w] += 1
+                self._owner[ip] = w
+                self._workers_idle.clear()
+                return
+        self._run_here(ip)  # no worker left to take it
+
+    def _run_here(self, ip: str) -> None:
         task = asyncio.get_running_loop().create_task(self._host_pipeline(ip))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _hint(self, ip: str, key: str, value: str) -> None:
+        w = self._owner.get(ip)
+        if w is not None and self.workers is not None:
+            with contextlib.suppress(OSError):  # a lost worker: _from_worker says so
+                self.workers.conns[w].send(("hint", ip, key, value))
+
+    def _from_worker(self, w: int) -> None:
+        assert self.workers is not None
+        conn = self.workers.conns[w]
+        ctx = self.ctx
+        while True:
+            try:
+                if not conn.poll():
+                    return
+                message = conn.recv()
+            except (EOFError, OSError):
+                self._worker_lost(w)
+                return
+            kind = message[0]
+            if kind == "evidence":
+                for ev in message[1]:
+                    ctx.emit(ev)
+            elif kind == "warning":
+                module, _, text = message[1].partition(": ")
+                ctx.warn(module, text)
+            elif kind == "note":
+                ctx.note(message[1], message[2])
+            elif kind == "hint":
+                _, ip, key, value = message
+                ctx.add_hint(ip, key, value)
+            elif kind == "done":
+                self._given[w] -= 1
+                self.coverage.budget_exhausted += message[2]
+                self.progress.hosts_done += 1
+                if not any(self._given):
+                    self._workers_idle.set()
+            elif kind == "end":
+                self._ended.add(w)
+                self._workers_idle.set()
+
+    def _worker_lost(self, w: int) -> None:
+        """A worker ended before its hosts were done (killed, out of memory): they count as
+        not probed, the scan says so and goes on."""
+        assert self.workers is not None
+        asyncio.get_running_loop().remove_reader(self.workers.conns[w].fileno())
+        if w in self._ended:
+            return  # it said "end" and closed its pipe: nothing was lost
+        self._ended.add(w)
+        lost, self._given[w] = self._given[w], 0
+        self.coverage.uncovered += lost
+        self.progress.hosts_done += lost
+        self.ctx.warn("scan", f"worker process {w + 1} ended early; {lost} host(s) not probed")
+        self._workers_idle.set()
+
+    async def _workers_finish(self) -> None:
+        """Every host given to a worker is done; then each worker flushes and ends."""
+        assert self.workers is not None
+        while any(self._given) or self._giving:
+            self._workers_idle.clear()
+            if self._giving:
+                await asyncio.sleep(0)  # they are given out in this turn
+                continue
+            await self._workers_idle.wait()
+        self._finishing = True
+        for w, conn in enumerate(self.workers.conns):
+            try:
+                conn.send(("finish",))
+            except OSError:
+                self._worker_lost(w)
+        while len(self._ended) < self.workers.count:
+            self._workers_idle.clear()
+            await self._workers_idle.wait()
 
     async def _room(self) -> None:
         """Held by the liveness pass before each fresh address: while more live hosts wait
@@ -260,6 +382,11 @@ class ScanEngine:
         raise_fd_limit()
         self.ctx.in_scan = True
         self.progress.modules_total = len(self.broadcast) + len(self.host) + 1
+        loop = asyncio.get_running_loop()
+        if self.workers is not None:
+            for w, conn in enumerate(self.workers.conns):
+                loop.add_reader(conn.fileno(), self._from_worker, w)
+            self.ctx.watch_hints(self._hint)
         broadcast = [asyncio.create_task(self._broadcast(m)) for m in self.broadcast]
         passes: list[asyncio.Task[None]] = []
         if self.liveness is not None and self.sweep:
@@ -271,13 +398,26 @@ class ScanEngine:
         try:
             await asyncio.gather(*broadcast)
             self.ctx.discovery_done.set()
+            if self.workers is not None:
+                for conn in self.workers.conns:
+                    with contextlib.suppress(OSError):
+                        conn.send(("discovery_done",))
             await asyncio.gather(*passes)
             # Host pipelines started late (answers at the end of a window) still finish.
             while self._tasks:
                 await asyncio.gather(*list(self._tasks))
+            if self.workers is not None:
+                await self._workers_finish()
+                while self._tasks:  # found while the workers finished: run here
+                    await asyncio.gather(*list(self._tasks))
         finally:
             for t in passes:
                 t.cancel()
+            if self.workers is not None:
+                self.ctx.watch_hints(None)
+                for conn in self.workers.conns:
+                    with contextlib.suppress(OSError, ValueError):
+                        loop.remove_reader(conn.fileno())
         self._accepting = False
         self.progress.modules_done = self.progress.modules_total
         return self.ctx.evidence

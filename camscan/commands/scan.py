@@ -118,6 +118,14 @@ def scan(
             "554; ICMP echo as root) and sweep only those.",
         ),
     ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Run the host probes in N worker processes besides the scan's own (default "
+            "0: none). For machines with cores to spare; rate and concurrency are shared out.",
+            metavar="N",
+        ),
+    ] = None,
     listen: Annotated[float, typer.Option(help="Multicast listen window (s).", metavar="S")] = 2.0,
     host_budget: Annotated[
         float, typer.Option(help="Time budget per host (s).", metavar="S")
@@ -153,6 +161,8 @@ def scan(
         raise UsageError("--concurrency, --rate and the budgets must be positive")
     if max_hosts is not None and max_hosts < 1:
         raise UsageError("--max-hosts must be at least 1")
+    if workers is not None and not 0 <= workers <= 64:
+        raise UsageError("--workers must be between 0 and 64")
     select_regimes(policy, load_regimes())  # a bad --policy fails here, before any packet
     settings = ScanSettings(
         listen_window=listen,
@@ -174,6 +184,7 @@ def scan(
         policy=policy,
         fingerprints=list(fingerprints or []),
         liveness=liveness,
+        workers=workers,
     )
     destination = json_destination(output, quiet)
     result = scan_and_write(opts, output=destination, csv=csv, quiet=quiet)

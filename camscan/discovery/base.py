@@ -140,6 +140,7 @@ class ScanContext:
         self.notes: dict[str, list[str]] = {}  # ip -> what was wrong with its answers
         self._hints: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         self._warned: set[str] = set()
+        self._on_hint: Callable[[str, str, str], None] | None = None
         self.discovery_done = asyncio.Event()  # set when every broadcast module has finished
         self.in_scan = False  # true while the scan engine runs (modules may wait for discovery)
 
@@ -211,6 +212,15 @@ class ScanContext:
         values = self._hints[ip][key]
         if value not in values and len(values) < 16:
             values.append(value)
+            if self._on_hint is not None:
+                self._on_hint(ip, key, value)
+
+    def watch_hints(self, on_hint: Callable[[str, str, str], None] | None) -> None:
+        """Where new hints are also reported (the scan engine hands them to its workers)."""
+        self._on_hint = on_hint
+
+    def all_hints(self, ip: str) -> dict[str, list[str]]:
+        return {key: list(values) for key, values in self._hints.get(ip, {}).items()}
 
     def hints(self, ip: str, key: str) -> list[str]:
         return list(self._hints.get(ip, {}).get(key, ()))
