@@ -6,7 +6,8 @@ scanner namespace measures, each run from a cold neighbour cache:
 
   * `camscan scan SUBNET` with every default module: wall time, peak RSS, devices found,
     devices whose manufacturer is right, decoys called surveillance (median of --runs);
-  * with --nmap: `nmap -sn SUBNET`, `nmap --script broadcast-wsdd-discover`, and `nmap -sV`
+  * with --nmap: `nmap -sn SUBNET`, `nmap -sT` on camscan's ports over SUBNET, `nmap --script
+    broadcast-wsdd-discover`, and `nmap -sV`
     on camscan's camera ports over a seeded sample of --sv-sample devices (the whole lab when
     smaller), next to `camscan scan` over the same sample; scored by bench/nmap_compare.py;
   * the fingerprint engine (bench/bench_engine.py) and the passive path
@@ -241,8 +242,10 @@ def nmap_runs(
         hosts.pop(scanner_ip, None)
         return Run(m.seconds, m.peak_rss_mib, score_nmap(hosts, scope, aliases))
 
+    ports = ",".join(str(p) for p in DEFAULT_PORTS)
     for mode, nmap_args in (
         ("-sn", ["-sn", res.subnet]),
+        ("-sT", ["-sT", "-p", ports, res.subnet]),  # connects to the ports camscan sweeps
         ("wsdd", ["--script", "broadcast-wsdd-discover"]),
     ):
         runs = res.nmap.setdefault(mode, [])
@@ -254,7 +257,6 @@ def nmap_runs(
     ips = [p.ip for p in personas]
     res.sample = sorted(rng.sample(ips, min(args.sv_sample, len(ips))), key=_ip_key)
     sample_truth = {ip: truth[ip] for ip in res.sample}
-    ports = ",".join(str(p) for p in DEFAULT_PORTS)
     runs = res.nmap.setdefault("-sV", [])
     for r in range(args.sv_runs):
         runs.append(run("-sV", ["-sV", "-p", ports, *res.sample], sample_truth))
@@ -433,7 +435,8 @@ def nmap_sections(results: list[SizeResult], args: argparse.Namespace) -> list[s
         "",
         "## nmap in the same namespace",
         "",
-        "`nmap -n -oX -` plus: `-sn SUBNET` (ARP ping; host discovery only), "
+        "`nmap -n -oX -` plus: `-sn SUBNET` (ARP ping; host discovery only), `-sT -p PORTS "
+        "SUBNET` (TCP connect to camscan's ports on the whole subnet), "
         "`--script broadcast-wsdd-discover` (WS-Discovery; devices attributed by their XAddr "
         f"IP), and `-sV -p {','.join(str(p) for p in DEFAULT_PORTS)}` (camscan's own port "
         f"list) over a seeded sample of {args.sv_sample} devices (the whole lab when smaller), "

@@ -116,7 +116,9 @@ def _run(workers: _Workers) -> tuple[ScanEngine, ScanContext, list[str]]:
 
 
 def test_with_no_worker_left_hosts_run_in_the_scans_own_process() -> None:
-    engine, ctx, here = _run(_Workers(_dead))
+    workers = _Workers(_dead)
+    workers.proc.join(timeout=30)  # gone before the scan starts, not while it does
+    engine, ctx, here = _run(workers)
     assert sorted(here) == ["127.0.0.1", "127.0.0.2"]
     assert ctx.warnings == ["scan: worker process 1 ended early; 0 host(s) not probed"]
     assert not engine.coverage.incomplete
