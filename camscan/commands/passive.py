@@ -30,6 +30,7 @@ from camscan.output import (
     write_device_list,
 )
 from camscan.passive import PassiveStats, check_captures, passive_evidence
+from camscan.passive.dns import cloud_domains
 from camscan.pipeline import finish
 from camscan.policy import load_regimes, select_regimes
 
@@ -89,9 +90,13 @@ def passive(
         mode="passive", targets=list(files or [interface]), modules=["passive"], policy=[]
     )
     evidence: list[Evidence] = []
+    # the clouds of every loaded lexicon, a user's --fingerprints folders included
+    domains = cloud_domains(c.domains for c in engine.lexicon.clouds) if engine.lexicon else None
     try:
         if files:
-            evidence.extend(passive_evidence(files, stats=stats, on_warning=_warning))
+            evidence.extend(
+                passive_evidence(files, stats=stats, on_warning=_warning, domains=domains)
+            )
         else:
             from camscan.passive.live import live_evidence
 
@@ -108,6 +113,7 @@ def passive(
                 stats=stats,
                 on_warning=_warning,
                 on_started=started,
+                domains=domains,
             )
     except KeyboardInterrupt:
         info.partial = True

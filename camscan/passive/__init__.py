@@ -64,13 +64,15 @@ def passive_evidence(
     *,
     stats: PassiveStats | None = None,
     on_warning: Callable[[str], None] | None = None,
+    domains: frozenset[str] | None = None,
 ) -> Iterator[Evidence]:
     """Evidence from the packets of capture files (pcap or pcapng), in order, each item once.
 
     Packet numbers count from 1 in each file (as Wireshark shows them). A file that is not a
     capture raises CaptureError; damage inside a file is a warning and the run goes on with
     what was read. MAC bindings, vendor lookups and unfinished TCP answers are reported after
-    the last file.
+    the last file. `domains`: the vendor-cloud names whose lookups are reported (default:
+    camscan's own lexicon; passive.dns.cloud_domains for an engine's).
     """
     st = stats if stats is not None else PassiveStats()
 
@@ -82,7 +84,7 @@ def passive_evidence(
             on_warning(message)
 
     started = time.perf_counter()
-    extractor = Extractor(warn)
+    extractor = Extractor(warn, domains=domains)
     out = extractor.out
     try:
         for path in paths:

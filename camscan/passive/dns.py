@@ -54,9 +54,21 @@ def known_domains() -> frozenset[str]:
     return frozenset(found)
 
 
+def cloud_domains(clouds: Iterable[Iterable[str]]) -> frozenset[str]:
+    """VENDOR_DOMAINS and the domains of the clouds an engine loaded (its lexicon, a user's
+    fingerprint folders included)."""
+    found = set(VENDOR_DOMAINS)
+    for domains in clouds:
+        found.update(d.strip(". ").casefold() for d in domains if d.strip(". "))
+    return frozenset(found)
+
+
 def vendor_domain(name: str, domains: Iterable[str] | None = None) -> str | None:
     """The listed domain `name` is (or is below), else None (default list: known_domains())."""
-    listed = known_domains() if domains is None else frozenset(domains)
+    if domains is None:
+        listed = known_domains()
+    else:
+        listed = domains if isinstance(domains, frozenset) else frozenset(domains)
     labels = name.rstrip(".").casefold().split(".")
     for i in range(len(labels) - 1):
         candidate = ".".join(labels[i:])

@@ -78,7 +78,13 @@ class Extractor:
 
     udp_ports = UDP_PORTS
 
-    def __init__(self, warn: Callable[[str], None], *, source: str | None = None) -> None:
+    def __init__(
+        self,
+        warn: Callable[[str], None],
+        *,
+        source: str | None = None,
+        domains: frozenset[str] | None = None,
+    ) -> None:
         # grows by the ports SSDP LOCATIONs name (UPnP descriptions live there); the fast
         # path holds this very set
         self.tcp_ports: set[int] = set(TCP_PORTS)
@@ -95,6 +101,8 @@ class Extractor:
         # ClientHello named it rather than a DNS query)
         self._dns: dict[tuple[str, str], tuple[int, float, str | None, int | None]] = {}
         self._resolvers: set[str] = set()
+        # vendor-cloud names worth reporting (default: camscan's own lexicon)
+        self._domains = dns.known_domains() if domains is None else domains
         self._udp: dict[int, Callable[[int, float, str, int, bytes], None]] = {
             67: self._dhcp,
             68: self._dhcp,
@@ -254,7 +262,7 @@ class Extractor:
             self._cloud_name(number, ts, src, name, None)
 
     def _cloud_name(self, number: int, ts: float, src: str, name: str, port: int | None) -> None:
-        if dns.vendor_domain(name) and (src, name) not in self._dns:
+        if dns.vendor_domain(name, self._domains) and (src, name) not in self._dns:
             if len(self._dns) < _MAX_DNS:
                 self._dns[(src, name)] = (number, ts, self._source, port)
 

@@ -125,6 +125,7 @@ def live_evidence(
     stats: PassiveStats | None = None,
     on_warning: Callable[[str], None] | None = None,
     on_started: Callable[[], None] | None = None,
+    domains: frozenset[str] | None = None,
 ) -> list[Evidence]:
     """Listen on `interface` for `duration` seconds (None: until SIGINT/SIGTERM; Ctrl-C also
     ends a timed capture early) and return the evidence heard. `stats.interrupted` tells
@@ -138,7 +139,7 @@ def live_evidence(
             on_warning(message)
 
     sock, linktype = _open_socket(interface, warn)
-    extractor = Extractor(warn, source=interface)
+    extractor = Extractor(warn, source=interface, domains=domains)
     fast = FastPath(extractor, warn)
     evidence: list[Evidence] = []
     number = 0
