@@ -125,7 +125,6 @@ class ScanEngine:
         progress: Progress | None = None,
         liveness: Callable[..., LivenessPass] | None = None,
         addresses: int | None = None,
-        workers: Workers | None = None,
     ) -> None:
         """`sweep`: addresses to port-sweep even if nothing else shows them live.
         `scan_ports(ctx, ip, retry_silent=...)` is the ports module's sweep (awaitable -> set
@@ -133,7 +132,7 @@ class ScanEngine:
         `liveness(ctx, addresses, total, on_alive=..., room=...)`, when given, builds the
         liveness pass that `sweep` goes through first: only the addresses it finds alive get
         the full sweep. `addresses`: how many addresses the scan covers (for Coverage).
-        `workers`, when given (started), run the host pipelines in their processes."""
+        use_workers() hands the host pipelines to worker processes."""
         self.ctx = ctx
         self.broadcast = list(broadcast)
         self.host = list(host)
@@ -150,8 +149,8 @@ class ScanEngine:
         self._hosts_in_flight = asyncio.Semaphore(self._in_flight)
         self._waiting = 0  # live hosts waiting for their turn
         self._turn_freed = asyncio.Event()
-        self.workers = workers
-        self._given = [0] * (workers.count if workers else 0)  # hosts not done, per worker
+        self.workers: Workers | None = None
+        self._given: list[int] = []  # hosts not done, per worker
         self._owner: dict[str, int] = {}  # host -> the worker running its pipeline
         self._workers_idle = asyncio.Event()
         self._ended: set[int] = set()  # workers that said "end" or were lost

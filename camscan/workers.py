@@ -147,7 +147,6 @@ async def _serve(
     out = _Outbox(conn)
     ctx = _WorkerContext(parent_ctx, settings, out)
     engine = _WorkerEngine(ctx, [], host, sweep=[], scan_ports=scan_ports, out=out)
-    engine.accept()
     finished = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -219,9 +218,6 @@ class _WorkerEngine(ScanEngine):
     def __init__(self, *args: Any, out: _Outbox, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._out = out
-
-    def accept(self) -> None:
-        self.ctx.in_scan = True
 
     def give(self, ip: str, live: bool) -> None:
         if live:
