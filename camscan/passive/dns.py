@@ -9,7 +9,7 @@ network is none of camscan's business.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 from camscan.errors import ParseError
@@ -41,17 +41,15 @@ def known_domains() -> frozenset[str]:
     (fingerprints/lexicon/*.yaml `clouds`): the names worth reporting."""
     from camscan.fingerprint.rules import _read_yaml, default_fingerprint_dir
 
-    found = set(VENDOR_DOMAINS)
-    for path in sorted((default_fingerprint_dir() / "lexicon").glob("*.yaml")):
-        data = _read_yaml(path)
-        for cloud in (data or {}).get("clouds") or []:
-            domains = cloud.get("domains") if isinstance(cloud, dict) else None
-            if isinstance(domains, str):
-                domains = [domains]
-            for domain in domains or []:
-                if isinstance(domain, str) and domain.strip(". "):
-                    found.add(domain.strip(". ").casefold())
-    return frozenset(found)
+    def clouds() -> Iterator[list[str]]:
+        for path in sorted((default_fingerprint_dir() / "lexicon").glob("*.yaml")):
+            for cloud in (_read_yaml(path) or {}).get("clouds") or []:
+                domains = cloud.get("domains") if isinstance(cloud, dict) else None
+                if isinstance(domains, str):
+                    domains = [domains]
+                yield [d for d in domains or [] if isinstance(d, str)]
+
+    return cloud_domains(clouds())
 
 
 def cloud_domains(clouds: Iterable[Iterable[str]]) -> frozenset[str]:
