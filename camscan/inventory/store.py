@@ -235,38 +235,33 @@ def _assessment(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _place(d: dict[str, Any], site_id: int) -> dict[str, Any]:
+    """Where a device is and what it is called on the network: the devices columns a
+    sighting sets (the assessment aside)."""
+    return {
+        "mac": _norm(d.get("mac")),
+        "serial": d.get("serial"),
+        "ip": d.get("ip"),
+        "site_id": site_id,
+        "hostname": d.get("hostname"),
+        "mac_vendor": d.get("mac_vendor"),
+    }
+
+
 def _insert_device(
     conn: sqlite3.Connection, d: dict[str, Any], site_id: int, scan_id: int, seen_at: str
 ) -> int:
-    a = _assessment(d)
-    cur = conn.execute(
-        "INSERT INTO devices (mac, serial, ip, site_id, hostname, mac_vendor, manufacturer, "
-        "brand, model, firmware, device_type, is_surveillance, restricted_by, restricted, "
-        "priority, first_seen, last_seen, first_scan_id, last_scan_id, device_json) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (
-            _norm(d.get("mac")),
-            d.get("serial"),
-            d.get("ip"),
-            site_id,
-            d.get("hostname"),
-            d.get("mac_vendor"),
-            a["manufacturer"],
-            a["brand"],
-            a["model"],
-            a["firmware"],
-            a["device_type"],
-            a["is_surveillance"],
-            a["restricted_by"],
-            a["restricted"],
-            a["priority"],
-            seen_at,
-            seen_at,
-            scan_id,
-            scan_id,
-            a["device_json"],
-        ),
-    )
+    row = {
+        **_place(d, site_id),
+        **_assessment(d),
+        "first_seen": seen_at,
+        "last_seen": seen_at,
+        "first_scan_id": scan_id,
+        "last_scan_id": scan_id,
+    }
+    columns = ", ".join(row)  # column names of this module, never input
+    marks = ",".join("?" * len(row))
+    cur = conn.execute(f"INSERT INTO devices ({columns}) VALUES ({marks})", tuple(row.values()))  # noqa: S608
     return int(cur.lastrowid or 0)
 
 
@@ -295,38 +290,15 @@ def _update_device(
         "UPDATE devices SET mac = coalesce(?, mac), serial = coalesce(?, serial), ip = ?, "
         "site_id = ?, hostname = coalesce(?, hostname), mac_vendor = coalesce(?, mac_vendor), "
         "last_seen = ?, last_scan_id = ? WHERE id = ?",
-        (
-            _norm(d.get("mac")),
-            d.get("serial"),
-            d.get("ip"),
-            site_id,
-            d.get("hostname"),
-            d.get("mac_vendor"),
-            seen_at,
-            scan_id,
-            device_id,
-        ),
+        (*_place(d, site_id).values(), seen_at, scan_id, device_id),  # in _place's order
     )
     if d.get("manufacturer") is None and maker is not None:
         return
     a = _assessment(d)
+    assignments = ", ".join(f"{column} = ?" for column in a)  # column names of this module
     conn.execute(
-        "UPDATE devices SET manufacturer = ?, brand = ?, model = ?, firmware = ?, "
-        "device_type = ?, is_surveillance = ?, restricted_by = ?, restricted = ?, "
-        "priority = ?, device_json = ? WHERE id = ?",
-        (
-            a["manufacturer"],
-            a["brand"],
-            a["model"],
-            a["firmware"],
-            a["device_type"],
-            a["is_surveillance"],
-            a["restricted_by"],
-            a["restricted"],
-            a["priority"],
-            a["device_json"],
-            device_id,
-        ),
+        f"UPDATE devices SET {assignments} WHERE id = ?",  # noqa: S608
+        (*a.values(), device_id),
     )
 
 
