@@ -126,7 +126,7 @@ async def http(
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     reader, writer = await asyncio.open_connection(ip, port, ssl=ctx)
-    head = f"{method} {path} HTTP/1.1\r\nHost: {ip}\r\n"
+    head = f"{method} {path} HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n"
     for k, v in (headers or {}).items():
         head += f"{k}: {v}\r\n"
     if body:

@@ -5,6 +5,7 @@ Real servers on 127.0.0.1, two per host where the test needs two ports."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 
@@ -161,3 +162,48 @@ async def test_certificate_comes_from_the_request_connection(tmp_path):
     assert values(ctx, "x509_subject") == [HIK_SUBJECT]
     assert sorted(paths(srv)) == ["/", FAVICON_PATH]
     assert srv.connections == 2  # `/` and the favicon: no handshake just for the certificate
+
+
+class KeepAliveServer(CountingServer):
+    """Answers request after request on one connection, as HTTP/1.1 lets a server do."""
+
+    async def _serve(self, reader, writer):
+        self.connections += 1
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                self.requests.append(head)
+                path = head.split(b" ")[1].decode()
+                writer.write(self.routes.get(path, response("404 Not Found", [])))
+                await writer.drain()
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+async def test_a_server_that_keeps_connections_open_gets_few_of_them():
+    routes = {"/": page("App-webs/", "Login"), ISAPI: HIK_401, FAVICON_PATH: ICON_200}
+    async with KeepAliveServer(routes) as srv:
+        ctx = make_ctx()
+        await probe(ctx, srv)
+    assert sorted(paths(srv)) == sorted(["/", FAVICON_PATH, *VENDOR_PATHS])  # each asked once
+    # `/` first, then the favicon beside the vendor paths: two connections, not one per path.
+    assert srv.connections <= 2
+    assert values(ctx, "http_wwwauth") == ['Digest realm="hikvision"']
+    assert ctx.warnings == []
+
+
+async def test_a_server_that_closes_after_every_answer_still_answers_every_path():
+    # Server closes each connection after one answer without a "Connection: close": a reused
+    # connection may be gone when the next request goes out; that request goes again on a new
+    # one, and the port gets a new connection per request from then on.
+    routes = {"/": page("App-webs/", "Login"), ISAPI: HIK_401, FAVICON_PATH: ICON_200}
+    async with CountingServer(routes) as srv:
+        ctx = make_ctx()
+        await probe(ctx, srv)
+    asked = paths(srv)
+    assert sorted(set(asked)) == sorted(["/", FAVICON_PATH, *VENDOR_PATHS])
+    assert len(asked) == len(set(asked))  # a request on a dead connection never reached it
+    assert srv.connections == len(asked)
+    assert values(ctx, "http_wwwauth") == ['Digest realm="hikvision"']
+    assert ctx.warnings == []

@@ -35,7 +35,7 @@ from camscan.discovery.html import (
     parse_title,
     raw_title,
 )
-from camscan.discovery.httpfetch import HttpReply, fetch, header, make_client
+from camscan.discovery.httpfetch import HostClient, HttpReply, fetch, header, make_client
 from camscan.discovery.rawhttp import raw_get
 from camscan.discovery.tlsinfo import cert_evidence, cert_problems, fetch_peer_certificate
 from camscan.discovery.urlpolicy import allowed_ports, fetchable, keep_url
@@ -218,7 +218,7 @@ class _HostRun:
     module: HttpModule
     ctx: ScanContext
     ip: str
-    client: httpx.AsyncClient
+    client: HostClient
     fetched: set[tuple[str, int, str]] = field(default_factory=set)
     emitted: set[tuple[str, int | None, str]] = field(default_factory=set)
     certs: set[int] = field(default_factory=set)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -43,24 +43,70 @@ def header(headers: list[tuple[str, str]], name: str) -> str | None:
     return next((v for k, v in headers if k.lower() == name), None)
 
 
-def make_client(settings: ScanSettings) -> httpx.AsyncClient:
+@dataclass(slots=True)
+class HostClient:
+    """The HTTP clients of one host's probe. Requests reuse a connection where the device
+    keeps it open (fewer handshakes for the device and for us). Many embedded servers close
+    after each answer without saying so: a request that finds its reused connection gone is
+    sent once more on a new connection (RFC 9112 section 9.3.1: a read is safe to repeat),
+    and that origin gets a new connection per request from then on."""
+
+    settings: ScanSettings
+    kept: httpx.AsyncClient = field(init=False)
+    single: httpx.AsyncClient | None = None  # one request per connection, made when needed
+    reusable: set[Origin] = field(default_factory=set)  # last answer left the connection open
+    closes: set[Origin] = field(default_factory=set)  # closed kept-alive connections unasked
+
+    def __post_init__(self) -> None:
+        self.kept = _client(self.settings, keep_alive=True)
+
+    def client_for(self, origin: Origin) -> httpx.AsyncClient:
+        if origin not in self.closes:
+            return self.kept
+        if self.single is None:
+            self.single = _client(self.settings, keep_alive=False)
+        return self.single
+
+    async def __aenter__(self) -> HostClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.kept.aclose()
+        if self.single is not None:
+            await self.single.aclose()
+
+
+Origin = tuple[bytes, bytes, int | None]
+
+
+def _client(settings: ScanSettings, *, keep_alive: bool) -> httpx.AsyncClient:
+    headers = {
+        "User-Agent": USER_AGENT,
+        "Accept": "*/*",
+        "Accept-Encoding": "identity",  # a compressed body could be a bomb
+    }
+    if not keep_alive:
+        headers["Connection"] = "close"
     return httpx.AsyncClient(
         verify=client_ssl_context(),
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(settings.io_timeout, connect=settings.connect_timeout),
-        limits=httpx.Limits(max_connections=16, max_keepalive_connections=0),
-        headers={
-            "User-Agent": USER_AGENT,
-            "Accept": "*/*",
-            "Accept-Encoding": "identity",  # a compressed body could be a bomb
-            "Connection": "close",
-        },
+        limits=httpx.Limits(max_connections=16, max_keepalive_connections=4 if keep_alive else 0),
+        headers=headers,
     )
 
 
+def make_client(settings: ScanSettings) -> HostClient:
+    return HostClient(settings)
+
+
+# What httpx raises when a kept-alive connection was closed by the device before our request.
+_STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
 async def fetch(
-    client: httpx.AsyncClient,
+    host: HostClient,
     url: str,
     *,
     deadline: float,
@@ -77,9 +123,30 @@ async def fetch(
     returned as far as it came, with truncated=True.
     """
     end = asyncio.get_running_loop().time() + deadline
+    parsed = httpx.URL(url)
+    origin = (parsed.raw_scheme, parsed.raw_host, parsed.port)
+    client = host.client_for(origin)
     request = client.build_request(method, url, content=content, headers=headers)
     async with asyncio.timeout_at(end):
-        response = await client.send(request, stream=True)
+        try:
+            response = await client.send(request, stream=True)
+        except _STALE:
+            # Only a request that may have gone out on a kept connection is sent again: one
+            # on a new connection reached the device, whatever it did with it.
+            if origin not in host.reusable or origin in host.closes:
+                raise
+            host.reusable.discard(origin)
+            host.closes.add(origin)
+            client = host.client_for(origin)
+            request = client.build_request(method, url, content=content, headers=headers)
+            response = await client.send(request, stream=True)
+    if (
+        response.http_version == "HTTP/1.1"
+        and "close" not in (response.headers.get("connection") or "").lower()
+    ):
+        host.reusable.add(origin)
+    else:
+        host.reusable.discard(origin)
     cert = peer_certificate(response)
     body = bytearray()
     truncated = False

@@ -30,7 +30,7 @@ from defusedxml import ElementTree as SafeET
 
 from camscan.discovery.base import Credentials, HostModule, ScanContext
 from camscan.discovery.html import clean_text
-from camscan.discovery.httpfetch import HttpReply, fetch, make_client
+from camscan.discovery.httpfetch import HostClient, HttpReply, fetch, make_client
 from camscan.discovery.urlpolicy import allowed_ports, fetchable
 from camscan.errors import ParseError
 from camscan.model import Evidence
@@ -260,9 +260,7 @@ class OnvifModule(HostModule):
         except Exception as exc:  # never raise out of probe
             ctx.warn(self.name, f"{ip}: {type(exc).__name__}")
 
-    async def _probe(
-        self, ctx: ScanContext, client: httpx.AsyncClient, ip: str, urls: list[str]
-    ) -> None:
+    async def _probe(self, ctx: ScanContext, client: HostClient, ip: str, urls: list[str]) -> None:
         for url in urls:
             reply = await self._post(
                 ctx, client, url, "GetSystemDateAndTime", GET_SYSTEM_DATE_AND_TIME
@@ -294,7 +292,7 @@ class OnvifModule(HostModule):
     async def _device_information(
         self,
         ctx: ScanContext,
-        client: httpx.AsyncClient,
+        client: HostClient,
         ip: str,
         url: str,
         credentials: Credentials,
@@ -316,7 +314,7 @@ class OnvifModule(HostModule):
             ctx.emit(self._evidence("onvif_device_info", kv_lines(info), ip, url))
 
     async def _post(
-        self, ctx: ScanContext, client: httpx.AsyncClient, url: str, operation: str, body: bytes
+        self, ctx: ScanContext, client: HostClient, url: str, operation: str, body: bytes
     ) -> HttpReply | None:
         settings = ctx.settings
         try:

@@ -1,7 +1,8 @@
 """HTTP and HTTPS of a persona: Server header, titles and bodies per route, 401 with the
 vendor's WWW-Authenticate on protected routes, favicon, the ONVIF device service and the UPnP
-description. One request per connection (Connection: close); the head is capped at 16 KiB
-and read within 5 s, a body at 64 KiB.
+description. HTTP/1.1 connections stay open for further requests (up to 100, 5 s idle) unless the
+client or the persona's `http.close` says otherwise; the head is capped at 16 KiB and read
+within 5 s, a body at 64 KiB.
 
 Audited (see audit.py): every method other than GET/HEAD, except ONVIF read actions POSTed
 to /onvif/device_service; every Authorization header or WS-Security token with credentials
@@ -13,6 +14,7 @@ import asyncio
 import hashlib
 import html
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 from camscan.errors import ParseError
@@ -31,6 +33,8 @@ from camscan.lab.devsim.wire import (
 from camscan.lab.personas import Persona
 
 READ_TIMEOUT = 5.0
+IDLE_TIMEOUT = 5.0  # how long a kept-alive connection waits for its next request
+MAX_REQUESTS = 100  # per connection
 ONVIF_PATH = "/onvif/device_service"
 _VERSIONS = ("HTTP/1.0", "HTTP/1.1")
 
@@ -93,27 +97,10 @@ class HttpService:
     ) -> None:
         peer = writer.get_extra_info("peername")
         try:
-            try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT)
-                req = parse_request_head(head[:-4], _VERSIONS)
-                length = req.content_length
-                if length > MAX_BODY:
-                    writer.write(self._plain(413, "HTTP/1.1"))
-                    return
-                body = b""
-                if length:
-                    body = await asyncio.wait_for(reader.readexactly(length), READ_TIMEOUT)
-            except (asyncio.LimitOverrunError, ValueError):
-                writer.write(self._plain(431, "HTTP/1.1"))
-                return
-            except ParseError:
-                writer.write(self._plain(400, "HTTP/1.1"))
-                return
-            if hostile.streams_http(self.persona):
-                await hostile.stream_http(self.persona, req, writer)
-                return
-            writer.write(self.respond(req, body, port, peer))
-            await asyncio.wait_for(writer.drain(), READ_TIMEOUT)
+            for served in range(MAX_REQUESTS):
+                wait = READ_TIMEOUT if served == 0 else IDLE_TIMEOUT
+                if not await self._exchange(reader, writer, port, peer, wait):
+                    break
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         except Exception as exc:  # never let one connection stop the simulator
@@ -121,29 +108,79 @@ class HttpService:
         finally:
             writer.close()
 
+    async def _exchange(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        port: int,
+        peer: tuple[str, int] | None,
+        wait: float,
+    ) -> bool:
+        """Serve one request; True when the connection stays open for another."""
+        closing = _Form("HTTP/1.1", close=True)
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), wait)
+            req = parse_request_head(head[:-4], _VERSIONS)
+            length = req.content_length
+            if length > MAX_BODY:
+                writer.write(self._plain(413, closing))
+                return False
+            body = b""
+            if length:
+                body = await asyncio.wait_for(reader.readexactly(length), READ_TIMEOUT)
+        except (asyncio.LimitOverrunError, ValueError):
+            writer.write(self._plain(431, closing))
+            return False
+        except ParseError:
+            writer.write(self._plain(400, closing))
+            return False
+        if hostile.streams_http(self.persona):
+            await hostile.stream_http(self.persona, req, writer)
+            return False
+        keep = self._persistent(req)
+        writer.write(self.respond(req, body, port, peer, keep))
+        await asyncio.wait_for(writer.drain(), READ_TIMEOUT)
+        return keep
+
+    def _persistent(self, req: Request) -> bool:
+        """HTTP/1.1 keeps the connection unless the client or the persona (`http.close`, as
+        many embedded servers do) closes it; hostile answers always close."""
+        if req.version != "HTTP/1.1" or self.conf.get("close"):
+            return False
+        if "close" in req.header("connection").lower():
+            return False
+        return not self.persona.mode("http_control_chars")
+
     # ---------------------------------------------------------------- request -> response
 
-    def respond(self, req: Request, body: bytes, port: int, peer: tuple[str, int] | None) -> bytes:
-        version = "HTTP/1.1" if req.version == "HTTP/1.1" else "HTTP/1.0"
+    def respond(
+        self,
+        req: Request,
+        body: bytes,
+        port: int,
+        peer: tuple[str, int] | None,
+        keep: bool = False,
+    ) -> bytes:
+        form = _Form("HTTP/1.1" if req.version == "HTTP/1.1" else "HTTP/1.0", not keep)
         head_only = req.method == "HEAD"
         authorized = self._check_auth(req, port, peer)
         if req.path in hostile.XXE_PATHS and self.persona.mode("xml_xxe"):
             self._audit(port, peer, audit.XXE_FETCH, f"{req.method} {req.target}")
-            return self._plain(404, version)
+            return self._plain(404, form)
         if self.persona.mode("http_control_chars") and req.path != ONVIF_PATH:
             return hostile.control_chars_answer(head_only)
         if self.persona.has("onvif") and req.path.lower() == ONVIF_PATH:
-            return self._onvif(req, body, port, peer, authorized, version)
+            return self._onvif(req, body, port, peer, authorized, form)
         if req.method not in ("GET", "HEAD"):
             self._audit(port, peer, audit.WRITE, f"{req.method} {req.target}")
-            return self._plain(405, version, [("Allow", "GET, HEAD")])
+            return self._plain(405, form, [("Allow", "GET, HEAD")])
         if self.persona.has("ssdp") and req.path == ssdp.desc_path(self.persona):
             xml = hostile.poisoned(
                 self.persona, ssdp.description_xml(self.persona), "root", "friendlyName"
             )
-            return self._ok(version, xml, 'text/xml; charset="utf-8"', head_only)
+            return self._ok(form, xml, 'text/xml; charset="utf-8"', head_only)
         if req.path == "/favicon.ico" and self.conf.get("favicon"):
-            return self._ok(version, favicon_bytes(self.conf["favicon"]), "image/x-icon", head_only)
+            return self._ok(form, favicon_bytes(self.conf["favicon"]), "image/x-icon", head_only)
         route = (self.conf.get("routes") or {}).get(req.path)
         if route is None:
             route = self.conf.get("not_found") or {"status": 404, "title": "404 Not Found"}
@@ -151,10 +188,10 @@ class HttpService:
         if route.get("auth"):
             if authorized:
                 self._audit(port, peer, audit.AUTH_READ, f"{req.method} {req.target}")
-                return self._ok(version, b"OK\n", "text/plain", head_only)
+                return self._ok(form, b"OK\n", "text/plain", head_only)
             headers = [("WWW-Authenticate", fill_nonce(v)) for v in self._challenges()]
             page = _page("401 Unauthorized")
-            return self._render(401, version, headers, page, "text/html", head_only)
+            return self._render(401, form, headers, page, "text/html", head_only)
         status = int(route.get("status", 200))
         headers = [(k, str(v)) for k, v in (route.get("headers") or {}).items()]
         if "location" in route:
@@ -163,7 +200,7 @@ class HttpService:
         if content is None:
             content = _page(route.get("title") or "") if status != 204 else ""
         ctype = route.get("content_type", "text/html")
-        return self._render(status, version, headers, content, ctype, head_only)
+        return self._render(status, form, headers, content, ctype, head_only)
 
     def _check_auth(self, req: Request, port: int, peer: tuple[str, int] | None) -> bool:
         value = req.header("authorization")
@@ -182,19 +219,19 @@ class HttpService:
         port: int,
         peer: tuple[str, int] | None,
         http_authorized: bool,
-        version: str,
+        form: _Form,
     ) -> bytes:
         ctype = "application/soap+xml; charset=utf-8"
         if req.method != "POST":
             if req.method not in ("GET", "HEAD"):
                 self._audit(port, peer, audit.WRITE, f"{req.method} {req.target}")
-            return self._plain(405, version, [("Allow", "POST")])
+            return self._plain(405, form, [("Allow", "POST")])
         try:
             soap = onvif.parse_soap(body)
         except ParseError as exc:
             self._audit(port, peer, audit.WRITE, f"POST {req.target} unparsable SOAP: {exc}")
             xml = onvif.fault("ter:InvalidArgVal", "bad request")
-            return self._render(400, version, [], xml, ctype)
+            return self._render(400, form, [], xml, ctype)
         action = soap.action
         token_valid = False
         if soap.token is not None:
@@ -211,15 +248,15 @@ class HttpService:
         if action not in onvif.READ_ACTIONS:
             self._audit(port, peer, audit.WRITE, f"ONVIF {action}")
             if not authenticated:
-                return self._render(401, version, [], onvif.not_authorized(), ctype)
+                return self._render(401, form, [], onvif.not_authorized(), ctype)
             status, xml = 400, onvif.action_not_supported(action)
-            return self._render(status, version, [], xml, ctype)
+            return self._render(status, form, [], xml, ctype)
         if action not in onvif.pre_auth_actions(self.persona):
             if not authenticated:
-                return self._render(401, version, [], onvif.not_authorized(), ctype)
+                return self._render(401, form, [], onvif.not_authorized(), ctype)
             self._audit(port, peer, audit.ONVIF_AUTH_READ, f"ONVIF {action}")
         status, xml = onvif.answer(self.persona, action, port)
-        return self._render(status, version, [], xml, ctype)
+        return self._render(status, form, [], xml, ctype)
 
     # ---------------------------------------------------------------- helpers
 
@@ -234,7 +271,7 @@ class HttpService:
     def _render(
         self,
         status: int,
-        version: str,
+        form: _Form,
         headers: list[tuple[str, str]],
         body: bytes | str,
         ctype: str = "text/html",
@@ -246,17 +283,27 @@ class HttpService:
         if self.conf.get("server"):
             base.append(("Server", self.conf["server"]))
         base += headers
-        base += [("Content-Type", ctype), ("Connection", "close")]
-        return render_response(version, status, base, body, head_only=head_only)
+        base.append(("Content-Type", ctype))
+        if form.close and not self.conf.get("close"):  # `http.close` personas never say so
+            base.append(("Connection", "close"))
+        return render_response(form.version, status, base, body, head_only=head_only)
 
-    def _ok(self, version: str, body: bytes, ctype: str, head_only: bool) -> bytes:
-        return self._render(200, version, [], body, ctype, head_only)
+    def _ok(self, form: _Form, body: bytes, ctype: str, head_only: bool) -> bytes:
+        return self._render(200, form, [], body, ctype, head_only)
 
     def _plain(
-        self, status: int, version: str, headers: list[tuple[str, str]] | None = None
+        self, status: int, form: _Form, headers: list[tuple[str, str]] | None = None
     ) -> bytes:
         text = f"{status} {REASONS.get(status, '')}"
-        return self._render(status, version, headers or [], _page(text))
+        return self._render(status, form, headers or [], _page(text))
+
+
+@dataclass(frozen=True, slots=True)
+class _Form:
+    """How an answer is framed: the HTTP version, and whether the connection closes after."""
+
+    version: str
+    close: bool = True
 
 
 def _page(title: str) -> str:

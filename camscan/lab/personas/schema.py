@@ -46,6 +46,7 @@ _HTTP = _obj(
         "not_found": _ROUTE,
         "favicon": _NSTR,
         "tls": _obj({"subject": _STR, "issuer": _NSTR}, ("subject",)),
+        "close": {"type": "boolean"},  # one answer per connection, closed without saying so
     }
 )
 
