@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from camscan.fingerprint.bridges import bridged
 from camscan.fingerprint.engine import Engine, mac_hex, mac_registrant
 from camscan.fingerprint.rules import SURVEILLANCE_TYPES, Vendors
 from camscan.model import Claim, Device, Evidence, Service
@@ -253,8 +254,14 @@ def _resolve_brands(claims: list[tuple[Claim, str]], vendors: Vendors, notes: li
 
 def fuse_host(host: HostEvidence, engine: Engine) -> Device:
     pairs = [(ev.protocol, ev.value) for ev in host.items]
+    spec = engine.lexicon.fields.bridges if engine.lexicon is not None else None
+    others = bridged(pairs, spec)
     seen: set[tuple[str, str, str, int | None]] = set()
     device = Device(ip=host.ip, mac=host.mac, notes=list(host.notes))
+    if others:
+        device.notes.append(
+            "announces devices it bridges (a HomeKit bridge): their names and models are not this host's"
+        )
     device.mac_vendor = mac_registrant(host.mac) or None if host.mac else None
     claims: list[tuple[Claim, str]] = []
     ports: dict[tuple[int, str], Service] = {}
@@ -263,7 +270,7 @@ def fuse_host(host: HostEvidence, engine: Engine) -> Device:
         if ident in seen:
             continue
         seen.add(ident)
-        found = engine.match(ev, pairs)
+        found = [] if (ev.protocol, ev.value) in others else engine.match(ev, pairs)
         best = max(found, key=lambda c: c.confidence).rule if found else None
         if len(device.evidence) < MAX_EVIDENCE_PER_DEVICE:
             device.evidence.append((ev, best))

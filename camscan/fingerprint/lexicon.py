@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from camscan.errors import FingerprintError
+from camscan.fingerprint.bridges import BridgeSpec
 
 try:  # the regex parser behind `re` (3.11+: re._parser): first characters of a pattern
     import re._constants as _sre_constants
@@ -43,11 +44,19 @@ _JUNK_VALUES = frozenset({"", "general", "oem", "default", "null", "none", "unkn
 NAME_IN_MAKER_FIELD = 0.75
 NAME_IN_TEXT = 0.6
 NAME_TYPE_HINT = 0.3
+# A surveillance maker's name run into other letters in a host name (LAXCAMDAHUA): a user's
+# label for the device, so a hint below a name standing as a word.
+NAME_GLUED = 0.45
+GLUED_MIN = 5
+_GLUE_WORDS = re.compile("cam|nvr|dvr|xvr|ipc|door|bell")
 # Host names often end in their MAC's last 3 or all 6 bytes (ESP_E891AB, WLED-a1b2c3,
 # shelly1-3c6105e4b2a1). A model number made of hex digits alone, of just those lengths
 # (Vivotek CC8130, Beward B1055D), is not read as a model there.
 _HOST_NAMES = frozenset({"dhcp_hostname", "mdns_service"})
 _MAC_FRAGMENT = re.compile(r"[0-9A-Fa-f]{6}|[0-9A-Fa-f]{12}")
+# An unknown name in a maker field (ONVIF Manufacturer=HeroSpeed), taken as the device wrote
+# it: below the conflict floor of fusion, so any maker a rule or a known name gives wins.
+AS_WRITTEN = 0.45
 NAME_IN_REGISTRANT = 0.4  # the MAC's IEEE registrant: often the maker, sometimes a module's
 REGISTRANT_SURVEILLANCE = 0.25  # that registrant sells video surveillance only
 FAMILY_DEFAULT = 0.8
@@ -80,6 +89,7 @@ class NameEntry:
     examples: tuple[LexExample, ...] = ()
     counterexamples: tuple[LexExample, ...] = ()
     own_name: bool = True  # the name itself is looked for, not only the aliases
+    glued: bool = True  # also found run into other letters in host names (surveillance only)
     keys: tuple[str, ...] = ()  # index keys: each alias's first word and its words run together
 
 
@@ -130,6 +140,8 @@ class FieldSpec:
     maker_keys: dict[str, frozenset[str] | None] = field(default_factory=dict)
     scopes: frozenset[str] = frozenset()
     names_only: frozenset[str] = frozenset()  # names, never families or words (mac)
+    placeholders: frozenset[str] = frozenset()  # maker-field values that name nobody
+    bridges: BridgeSpec | None = None  # hosts that announce the devices they bridge
 
     def searched(self, protocol: str) -> bool:
         return (
@@ -174,6 +186,21 @@ class Lexicon:
         for i, entry in enumerate(names):
             for key in entry.keys:
                 self._name_index.setdefault(key, []).append(i)
+        # Names of surveillance-only makers that host names run into other words
+        # (LAXCAMDAHUA, frontdoorreolink): the single-word, case-insensitive aliases of five
+        # letters or more. Common words are case-sensitive names, so they are never here.
+        self._glued: dict[str, list[int]] = {}
+        for i, entry in enumerate(names):
+            if entry.makes == "surveillance" and entry.glued and entry.regex.flags & re.IGNORECASE:
+                for key in entry.keys:  # whole aliases, not the first word of a longer one
+                    if len(key) >= GLUED_MIN and key.isalpha() and key.isascii():
+                        if entry.regex.fullmatch(key):
+                            self._glued.setdefault(key, []).append(i)
+        self._glued_re = (
+            re.compile("|".join(sorted(map(re.escape, self._glued), key=len, reverse=True)))
+            if self._glued
+            else None
+        )
         self._cloud_index: dict[str, Cloud] = {}
         for cloud in clouds:
             for domain in cloud.domains:
@@ -208,9 +235,12 @@ class Lexicon:
                     continue
                 out.append(Segment(val, makers is None or k in makers))
         elif protocol == "wsd_scopes":
+            makers = spec.maker_keys.get(protocol, frozenset())
             for kind, rest in _SCOPE.findall(value):
-                if kind.casefold() in spec.scopes:
-                    out.append(Segment(unquote(rest).replace("_", " "), False))
+                kind = kind.casefold()
+                if kind in spec.scopes:
+                    maker = makers is None or kind in makers
+                    out.append(Segment(unquote(rest).replace("_", " "), maker))
         return out
 
     # ---------------------------------------------------------------- claims
@@ -225,17 +255,34 @@ class Lexicon:
                 continue
             if len(seg.text) > MAX_FIELD:  # a name or model sits early in any honest field
                 seg = Segment(seg.text[:MAX_FIELD], seg.maker_field)
+            said = False
             for i, text in enumerate(_readings(seg.text)):
                 # Names are read as written; only families and words in the split reading.
                 for claim in self._segment_claims(protocol, seg, text, ev, names=i == 0):
+                    said = True
                     old = found.get(claim.rule)
                     if old is None or claim.confidence > old.confidence:
                         found[claim.rule] = claim
+            if seg.maker_field and not said:
+                for claim in self._as_written(seg.text, ev):
+                    found.setdefault(claim.rule, claim)
         return list(found.values())
+
+    def _as_written(self, text: str, ev: Evidence | None) -> Iterator[Claim]:
+        """A maker field naming nobody the lexicons know (no name, model or camera word in
+        it): the maker and the label, as the device wrote them, weakly."""
+        name = maker_as_written(text, self.fields.placeholders)
+        if name is None:
+            return
+        yield Claim(
+            rule="lexicon.as_written", confidence=AS_WRITTEN, manufacturer=name, evidence=ev
+        )
+        yield Claim(rule="lexicon.as_written.brand", confidence=AS_WRITTEN, brand=name, evidence=ev)
 
     def _segment_claims(
         self, protocol: str, seg: Segment, text: str, ev: Evidence | None, names: bool = True
     ) -> Iterator[Claim]:
+        named: set[int] = set()
         for entry in self._name_candidates(text) if names else ():
             if entry.protocols is not None and protocol not in entry.protocols:
                 continue
@@ -243,7 +290,15 @@ class Lexicon:
                 continue
             if entry.not_with is not None and entry.not_with.search(seg.text):
                 continue
+            named.add(id(entry))
             yield from self._name_claims(entry, seg, ev, protocol in self.fields.names_only)
+        if names and protocol in _HOST_NAMES:
+            for entry in self._glued_names(text):
+                if id(entry) not in named and (
+                    entry.protocols is None or protocol in entry.protocols
+                ):
+                    named.add(id(entry))
+                    yield from self._name_claims(entry, seg, ev, glued=True)
         if protocol in self.fields.names_only:
             return
         for fam, found in self._family_hits(text):
@@ -272,12 +327,37 @@ class Lexicon:
                     evidence=ev,
                 )
 
+    def _glued_names(self, text: str) -> Iterator[NameEntry]:
+        """Names run into other letters inside one word of a host name."""
+        if self._glued_re is None:
+            return
+        for token in _TOKEN.findall(text.casefold()):
+            if len(token) <= GLUED_MIN:
+                continue
+            for m in self._glued_re.finditer(token):
+                alias = m.group(0)
+                rest = token[: m.start()] + token[m.end() :]
+                # A five-letter name is taken glued only to a number or a camera or recorder
+                # word (LAXCAMDAHUA, dahua2, dahuanvr); longer names to anything
+                # (frontdoorreolink).
+                short = len(alias) <= GLUED_MIN
+                if rest and (not short or not rest.isalpha() or _GLUE_WORDS.search(rest)):
+                    for i in self._glued[alias]:
+                        yield self.names[i]
+
     def _name_claims(
-        self, entry: NameEntry, seg: Segment, ev: Evidence | None, registrant: bool = False
+        self,
+        entry: NameEntry,
+        seg: Segment,
+        ev: Evidence | None,
+        registrant: bool = False,
+        glued: bool = False,
     ) -> Iterator[Claim]:
         conf = NAME_IN_MAKER_FIELD if seg.maker_field else NAME_IN_TEXT
         if registrant:
             conf = NAME_IN_REGISTRANT
+        elif glued:
+            conf = NAME_GLUED
         surveillance = {"surveillance": True, "other": False}.get(entry.makes)
         man = entry.manufacturer
         if entry.brand is not None and man is not None:
@@ -367,6 +447,31 @@ class Lexicon:
 
 _TOKEN = re.compile(r"[^\W_]+")
 _TOKEN_START = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]")
+
+
+# Legal-form and trade words after a company's name ("Yamaha Corporation", "LG Electronics.",
+# "Shenzhen Foo Technology Co., Ltd.").
+_LEGAL_TAIL = re.compile(
+    r"(?:[\s,.]+(?:co|corp|corporation|company|inc|incorporated|ltd|limited|llc|gmbh|ag|s\.?a|"
+    r"b\.?v|s\.?r\.?l|pty|plc|kg|oy|ab|as|technology|technologies|tech|electronics?|"
+    r"digital|intelligent|international|industries|industrial|group|holdings?)\b\.?)+[\s,.]*$",
+    re.IGNORECASE,
+)
+_MAKER_SHAPE = re.compile(r"[A-Za-z][\w&.,+' -]{0,62}[\w.]|[A-Za-z]")
+
+
+def maker_as_written(text: str, placeholders: frozenset[str] = frozenset()) -> str | None:
+    """The maker a maker field names, legal form left out, or None when the value names
+    nobody: a placeholder ('IPCAM', 'Manufacturer'), digits, an address, a sentence."""
+    text = " ".join(text.split())
+    if not _MAKER_SHAPE.fullmatch(text):
+        return None
+    name = _LEGAL_TAIL.sub("", text).strip(" ,.-") or text
+    if len(name.split()) > 4 or len(name) > 40 or len(name) < 2:
+        return None
+    if name.casefold() in placeholders or text.casefold() in placeholders:
+        return None
+    return name
 
 
 def _at_token_starts(dispatch: _Dispatch, text: str) -> Iterator[re.Match[str]]:
@@ -592,6 +697,7 @@ def _load_name(path: Path, raw: Any, vendors: Vendors) -> NameEntry:
         examples=_name_examples(path, what, raw.get("examples")),
         counterexamples=_name_examples(path, what, raw.get("counterexamples")),
         own_name=not raw.get("aliases_only"),
+        glued=bool(raw.get("glued", True)),
         keys=_alias_keys(aliases),
     )
 
@@ -730,6 +836,22 @@ def _load_fields(path: Path, raw: Any) -> FieldSpec:
         maker_keys=_keyset(path, raw.get("maker_keys")),
         scopes=frozenset(str(s).casefold() for s in raw.get("scopes") or []),
         names_only=frozenset(raw.get("names_only") or []),
+        placeholders=frozenset(str(p).casefold() for p in raw.get("placeholders") or []),
+        bridges=_load_bridges(path, raw.get("bridges")),
+    )
+
+
+def _load_bridges(path: Path, raw: Any) -> BridgeSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("txt_keys"), list):
+        raise _fail(path, "fields", "bridges: needs service, txt_keys, names and bridge_txt")
+    return BridgeSpec(
+        service=_regex(path, "bridges.service", raw.get("service")),
+        txt_keys=frozenset(str(k).casefold() for k in raw["txt_keys"]),
+        names=_regex(path, "bridges.names", raw.get("names")),
+        bridge_txt=_regex(path, "bridges.bridge_txt", raw.get("bridge_txt"), re.MULTILINE),
+        min_keys=int(raw.get("min_keys", 3)),
     )
 
 
