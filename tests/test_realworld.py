@@ -51,6 +51,6 @@ def test_surveillance_devices_are_recognised(report: Report) -> None:
 
 # Floors at the figures measured when the set was last grown (README "Accuracy"): a change
 # that makes identification worse fails here.
-MIN_MAKER_RIGHT = 0.95
+MIN_MAKER_RIGHT = 0.94
 MIN_CAMERA_FLAGGED = 0.55
 MIN_OTHER_CLEAR = 0.99
