@@ -467,7 +467,7 @@ def maker_as_written(text: str, placeholders: frozenset[str] = frozenset()) -> s
     if not _MAKER_SHAPE.fullmatch(text):
         return None
     name = _LEGAL_TAIL.sub("", text).strip(" ,.-") or text
-    if len(name.split()) > 4 or len(name) > 40 or len(name) < 2:
+    if len(name.split()) > 4 or len(name) > 40 or sum(ch.isalpha() for ch in name) < 2:
         return None
     if name.casefold() in placeholders or text.casefold() in placeholders:
         return None
