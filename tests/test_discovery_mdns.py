@@ -86,8 +86,10 @@ async def test_no_target_on_the_segment_means_no_query() -> None:
     ]
 
 
-CHILD = r"""
-import asyncio, ctypes, json, socket, subprocess, sys
+# The start of every child script that runs mDNS for real: a network namespace of its own
+# with only loopback in it (multicast routed there), or a "skip" line and nothing sent.
+ISOLATED_LOOPBACK = r"""
+import asyncio, ctypes, json, socket, struct, subprocess, sys
 
 CLONE_NEWNET, CLONE_NEWUSER = 0x40000000, 0x10000000
 libc = ctypes.CDLL(None, use_errno=True)
@@ -101,7 +103,11 @@ if names != ["lo"]:  # never send anything unless we are alone with loopback
     sys.exit(0)
 for cmd in ("ip link set lo up", "ip link set lo multicast on", "ip route add 224.0.0.0/4 dev lo"):
     subprocess.run(cmd.split(), check=True)
+"""
 
+CHILD = (
+    ISOLATED_LOOPBACK
+    + r"""
 from ipaddress import IPv4Network
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
@@ -131,6 +137,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 @pytest.mark.lab

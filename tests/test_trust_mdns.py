@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_discovery_mdns import ISOLATED_LOOPBACK
 from zeroconf import DNSAddress, DNSOutgoing, DNSPointer, DNSService, DNSText, const
 
 from camscan.discovery.base import ScanContext
@@ -116,22 +117,9 @@ def test_senders_outside_the_targets_and_queries_give_nothing() -> None:
 
 # -- the module against a hostile responder (an isolated namespace) ---------------------------
 
-CHILD = r"""
-import asyncio, ctypes, json, socket, struct, subprocess, sys
-
-CLONE_NEWNET, CLONE_NEWUSER = 0x40000000, 0x10000000
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.unshare(CLONE_NEWNET) != 0 and libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
-    print(json.dumps({"skip": "cannot create a network namespace"}))
-    sys.exit(0)
-links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
-names = [line.split(":")[1].strip() for line in links.splitlines()]
-if names != ["lo"]:  # never send anything unless we are alone with loopback
-    print(json.dumps({"skip": f"unexpected interfaces {names}"}))
-    sys.exit(0)
-for cmd in ("ip link set lo up", "ip link set lo multicast on", "ip route add 224.0.0.0/4 dev lo"):
-    subprocess.run(cmd.split(), check=True)
-
+CHILD = (
+    ISOLATED_LOOPBACK
+    + r"""
 from ipaddress import IPv4Network
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
@@ -213,6 +201,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 @pytest.mark.lab
