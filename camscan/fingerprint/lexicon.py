@@ -183,19 +183,20 @@ class Lexicon:
         self._families_re = _Dispatch([f.regex.pattern for f in families])
         self._words_re = _Dispatch([w.regex.pattern for w in words])
         self._name_index: dict[str, list[int]] = {}
-        for i, entry in enumerate(names):
-            for key in entry.keys:
-                self._name_index.setdefault(key, []).append(i)
         # Names of surveillance-only makers that host names run into other words
         # (LAXCAMDAHUA, frontdoorreolink): the single-word, case-insensitive aliases of five
         # letters or more. Common words are case-sensitive names, so they are never here.
         self._glued: dict[str, list[int]] = {}
         for i, entry in enumerate(names):
-            if entry.makes == "surveillance" and entry.glued and entry.regex.flags & re.IGNORECASE:
-                for key in entry.keys:  # whole aliases, not the first word of a longer one
-                    if len(key) >= GLUED_MIN and key.isalpha() and key.isascii():
-                        if entry.regex.fullmatch(key):
-                            self._glued.setdefault(key, []).append(i)
+            gluable = (
+                entry.makes == "surveillance" and entry.glued and entry.regex.flags & re.IGNORECASE
+            )
+            for key in entry.keys:
+                self._name_index.setdefault(key, []).append(i)
+                # Whole aliases only, not the first word of a longer one.
+                if gluable and len(key) >= GLUED_MIN and key.isalpha() and key.isascii():
+                    if entry.regex.fullmatch(key):
+                        self._glued.setdefault(key, []).append(i)
         self._glued_re = (
             re.compile("|".join(sorted(map(re.escape, self._glued), key=len, reverse=True)))
             if self._glued
